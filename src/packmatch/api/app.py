@@ -1,0 +1,77 @@
+"""The FastAPI application: routers, the error envelope on every path, request ids and access logs."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from packmatch import __version__
+from packmatch.api import errors
+from packmatch.api.routes import (
+    matching_configs,
+    matching_runs,
+    ops,
+    package_configs,
+    reference_data,
+    runs,
+)
+from packmatch.domain.ids import Kind, format_id
+from packmatch.errors import PackmatchError
+from packmatch.services.container import Services
+from packmatch.settings import Settings
+
+log = structlog.get_logger("packmatch.api")
+
+DESCRIPTION = """\
+packmatch scores document packages against reference data and gives each package one verdict.
+Authenticate with `Authorization: Bearer <key>`; every error has the same JSON envelope.
+"""
+
+
+async def _request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    request_id = format_id(Kind.REQUEST, uuid.uuid4())
+    request.state.request_id = request_id
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.perf_counter()
+    max_body = request.app.state.settings.max_body_bytes
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > max_body:
+        response: Response = errors.error_response(
+            request, "payload_too_large", f"The request body exceeds {max_body} bytes."
+        )
+    else:
+        try:
+            response = await call_next(request)
+        except Exception:
+            response = errors.internal_error(request)
+    response.headers["X-Request-Id"] = request_id
+    log.info(
+        "http.request",
+        method=request.method,
+        path=request.url.path,
+        status=response.status_code,
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        organization_id=getattr(request.state, "organization_id", None),
+    )
+    structlog.contextvars.clear_contextvars()
+    return response
+
+
+def create_app(services: Services, settings: Settings) -> FastAPI:
+    app = FastAPI(title="packmatch", version=__version__, description=DESCRIPTION)
+    app.state.services = services
+    app.state.settings = settings
+    app.add_exception_handler(PackmatchError, errors.on_packmatch_error)
+    app.add_exception_handler(RequestValidationError, errors.on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, errors.on_http_error)
+    app.middleware("http")(_request_context)
+    for module in (reference_data, matching_configs, package_configs, runs, matching_runs, ops):
+        app.include_router(module.router)
+    return app

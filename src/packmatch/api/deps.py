@@ -1,0 +1,64 @@
+"""FastAPI dependencies: services, the authenticated principal, pagination parameters."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import structlog
+from fastapi import Depends, Query, Request
+
+from packmatch.services.accounts import Principal
+from packmatch.services.container import Services
+from packmatch.store.pagination import PageRequest
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def get_principal(request: Request, services: ServicesDep) -> Principal:
+    principal = services.accounts.authenticate(_bearer(request))
+    request.state.organization_id = str(principal.organization_id)
+    structlog.contextvars.bind_contextvars(organization_id=str(principal.organization_id))
+    principal.require("read" if request.method in READ_METHODS else "write")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def page_request(
+    limit: Annotated[int, Query(ge=1, le=100, description="Items per page (1–100).")] = 20,
+    cursor: Annotated[
+        str | None, Query(max_length=500, description="`next_cursor` of the previous page.")
+    ] = None,
+    order: Annotated[Literal["asc", "desc"], Query(description="`desc` = newest first.")] = "desc",
+) -> PageRequest:
+    return PageRequest(limit=limit, cursor=cursor, order=order)
+
+
+def row_page_request(
+    limit: Annotated[int, Query(ge=1, le=100, description="Items per page (1–100).")] = 20,
+    cursor: Annotated[
+        str | None, Query(max_length=500, description="`next_cursor` of the previous page.")
+    ] = None,
+    order: Annotated[Literal["asc", "desc"], Query(description="`asc` = input order.")] = "asc",
+) -> PageRequest:
+    """Rows and results are listed in input order by default; `order=desc` reverses it."""
+    return PageRequest(limit=limit, cursor=cursor, order=order)
+
+
+PageDep = Annotated[PageRequest, Depends(page_request)]
+RowPageDep = Annotated[PageRequest, Depends(row_page_request)]

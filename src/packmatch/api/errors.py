@@ -1,0 +1,115 @@
+"""The SPEC error envelope, and the translation of every error path into it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from packmatch.api.presenters import timestamp
+from packmatch.errors import FieldProblem, PackmatchError
+
+STATUS_BY_CODE = {
+    "validation_error": 400,
+    "unauthorized": 401,
+    "insufficient_scope": 403,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "conflict": 409,
+    "idempotency_key_in_use": 409,
+    "payload_too_large": 413,
+    "unsupported_media_type": 415,
+    "idempotency_key_mismatch": 422,
+    "rate_limited": 429,
+    "internal_error": 500,
+    "unavailable": 503,
+}
+CODE_BY_STATUS = {
+    400: "validation_error",
+    401: "unauthorized",
+    403: "insufficient_scope",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    503: "unavailable",
+}
+RETRYABLE = frozenset({"rate_limited", "unavailable", "idempotency_key_in_use", "internal_error"})
+
+
+def error_response(
+    request: Request,
+    code: str,
+    message: str,
+    details: Sequence[FieldProblem] = (),
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    status = STATUS_BY_CODE.get(code, 500)
+    request_id = getattr(request.state, "request_id", None) or "req_unknown"
+    body = {
+        "statusCode": status,
+        "code": code,
+        "error": HTTPStatus(status).phrase,
+        "message": message,
+        "retryable": code in RETRYABLE,
+        "request_id": request_id,
+        "timestamp": timestamp(datetime.now(UTC)),
+        "path": request.url.path,
+        "details": [{"field": d.field, "message": d.message} for d in details],
+    }
+    response_headers = {"X-Request-Id": request_id, **(headers or {})}
+    return JSONResponse(body, status_code=status, headers=response_headers)
+
+
+def _field_path(loc: Sequence[Any]) -> str:
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "body"
+
+
+def _problem(err: dict[str, Any]) -> FieldProblem:
+    if err.get("type") == "json_invalid":
+        return FieldProblem("body", "The body is not valid JSON.")
+    message = str(err.get("msg", "Invalid value."))
+    return FieldProblem(_field_path(err.get("loc", ())), message)
+
+
+async def on_packmatch_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, PackmatchError)
+    return error_response(request, exc.code, exc.message, exc.details)
+
+
+async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [_problem(dict(e)) for e in exc.errors()]
+    message = "; ".join(f"{p.field}: {p.message}" for p in problems[:3]) or "The request is invalid."
+    return error_response(request, "validation_error", message, problems)
+
+
+async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = CODE_BY_STATUS.get(exc.status_code, "internal_error")
+    if exc.status_code == 404:
+        message = f"No route matches {request.method} {request.url.path}."
+    elif exc.status_code == 405:
+        message = f"Method {request.method} is not allowed on {request.url.path}."
+    else:
+        message = str(exc.detail)
+    headers = dict(exc.headers or {})
+    return error_response(request, code, message, headers=headers)
+
+
+def internal_error(request: Request) -> JSONResponse:
+    structlog.get_logger("packmatch.api").exception("http.unhandled_error", path=request.url.path)
+    return error_response(request, "internal_error", "An internal error occurred. It has been logged.")

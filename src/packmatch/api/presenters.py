@@ -1,0 +1,195 @@
+"""Domain values → the SPEC's JSON shapes (public ids, millisecond UTC timestamps, 4-decimal scores)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from packmatch.domain.ids import Kind, format_id
+from packmatch.domain.models import (
+    Candidate,
+    MatchingConfig,
+    MatchingRun,
+    MatchResult,
+    PackageConfig,
+    PackageRun,
+    ReferenceDataset,
+    ReferenceRow,
+    SlotResult,
+)
+from packmatch.store.pagination import Page
+
+T = TypeVar("T")
+
+REFERENCE_DATA = "/v1/matching/reference-data"
+MATCHING_CONFIGS = "/v1/matching/configs"
+PACKAGE_CONFIGS = "/v1/matching/packages/configs"
+PACKAGE_RUNS = "/v1/matching/packages/runs"
+MATCHING_RUNS = "/v1/matching/runs"
+
+
+def timestamp(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    utc = value.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def score(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def page(result: Page[T], present: Callable[[T], dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "data": [present(item) for item in result.items],
+        "pagination": {
+            "total": result.total,
+            "limit": result.limit,
+            "has_more": result.has_more,
+            "next_cursor": result.next_cursor,
+        },
+    }
+
+
+def reference_data(dataset: ReferenceDataset) -> dict[str, Any]:
+    self_link = f"{REFERENCE_DATA}/{format_id(Kind.REFERENCE_DATA, dataset.id)}"
+    return {
+        "id": format_id(Kind.REFERENCE_DATA, dataset.id),
+        "name": dataset.name,
+        "source_type": dataset.source_type,
+        "row_count": dataset.row_count,
+        "columns": [{"name": c.name, "type": c.type.value} for c in dataset.columns],
+        "created_at": timestamp(dataset.created_at),
+        "updated_at": timestamp(dataset.updated_at),
+        "links": {"self": self_link, "rows": f"{self_link}/rows"},
+    }
+
+
+def reference_row(row: ReferenceRow) -> dict[str, Any]:
+    return {"id": row.id, **row.values}
+
+
+def matching_config(config: MatchingConfig) -> dict[str, Any]:
+    public_id = format_id(Kind.MATCHING_CONFIG, config.id)
+    return {
+        "id": public_id,
+        "name": config.name,
+        "reference_data_id": format_id(Kind.REFERENCE_DATA, config.reference_data_id),
+        "field_mappings": [m.model_dump(mode="json") for m in config.field_mappings],
+        "threshold": config.threshold,
+        "version": config.version,
+        "created_at": timestamp(config.created_at),
+        "updated_at": timestamp(config.updated_at),
+        "links": {"self": f"{MATCHING_CONFIGS}/{public_id}"},
+    }
+
+
+def package_config(config: PackageConfig) -> dict[str, Any]:
+    public_id = format_id(Kind.PACKAGE_CONFIG, config.id)
+    return {
+        "id": public_id,
+        "name": config.name,
+        "document_type_configs": [
+            {
+                "document_type": s.document_type,
+                "matching_config_id": format_id(Kind.MATCHING_CONFIG, s.matching_config_id),
+                "presence": s.presence.value,
+            }
+            for s in config.slots
+        ],
+        "pass_criteria": config.pass_criteria.model_dump(mode="json"),
+        "version": config.version,
+        "created_at": timestamp(config.created_at),
+        "updated_at": timestamp(config.updated_at),
+        "links": {
+            "self": f"{PACKAGE_CONFIGS}/{public_id}",
+            "runs": f"{PACKAGE_RUNS}?package_config_id={public_id}",
+        },
+    }
+
+
+def _document_result(slot: SlotResult) -> dict[str, Any]:
+    mr = slot.matching_run_id
+    return {
+        "document_type": slot.document_type,
+        "matching_config_id": format_id(Kind.MATCHING_CONFIG, slot.matching_config_id),
+        "matching_run_id": None if mr is None else format_id(Kind.MATCHING_RUN, mr),
+        "presence": slot.presence.value,
+        "document_found": slot.document_found,
+        "status": slot.status.value,
+        "confidence": score(slot.confidence),
+    }
+
+
+def package_run(run: PackageRun) -> dict[str, Any]:
+    public_id = format_id(Kind.PACKAGE_RUN, run.id)
+    config_id = format_id(Kind.PACKAGE_CONFIG, run.package_config_id)
+    return {
+        "id": public_id,
+        "package_config_id": config_id,
+        "status": run.status.value,
+        "document_results": [_document_result(s) for s in run.slots],
+        "input_documents": run.input_documents,
+        "error": run.error,
+        "created_at": timestamp(run.created_at),
+        "completed_at": timestamp(run.completed_at),
+        "links": {
+            "self": f"{PACKAGE_RUNS}/{public_id}",
+            "config": f"{PACKAGE_CONFIGS}/{config_id}",
+        },
+    }
+
+
+def matching_run(run: MatchingRun) -> dict[str, Any]:
+    self_link = f"{MATCHING_RUNS}/{format_id(Kind.MATCHING_RUN, run.id)}"
+    package_run_id = format_id(Kind.PACKAGE_RUN, run.package_run_id)
+    return {
+        "id": format_id(Kind.MATCHING_RUN, run.id),
+        "matching_config_id": format_id(Kind.MATCHING_CONFIG, run.matching_config_id),
+        "package_run_id": package_run_id,
+        "document_type": run.document_type,
+        "status": run.status.value,
+        "rows_processed": run.rows_processed,
+        "rows_matched": run.rows_matched,
+        "avg_confidence": score(run.avg_confidence),
+        "started_at": timestamp(run.started_at),
+        "completed_at": timestamp(run.completed_at),
+        "error": run.error,
+        "created_at": timestamp(run.created_at),
+        "links": {
+            "self": self_link,
+            "config": f"{MATCHING_CONFIGS}/{format_id(Kind.MATCHING_CONFIG, run.matching_config_id)}",
+            "results": f"{self_link}/results",
+            "package_run": f"{PACKAGE_RUNS}/{package_run_id}",
+        },
+    }
+
+
+def _candidate(candidate: Candidate) -> dict[str, Any]:
+    return {
+        "reference_row_id": candidate.reference_row_id,
+        "confidence": score(candidate.confidence),
+        "evidence": {
+            name: {
+                "strategy": e.strategy.value,
+                "score": score(e.score),
+                "source_value": e.source_value,
+                "reference_value": e.reference_value,
+                "reason": e.reason,
+            }
+            for name, e in candidate.evidence.items()
+        },
+    }
+
+
+def match_result(result: MatchResult) -> dict[str, Any]:
+    return {
+        "id": format_id(Kind.MATCH_RESULT, result.id),
+        "document_id": result.document_id,
+        "extraction_row_id": result.extraction_row_id,
+        "matched": result.matched,
+        "matched_reference_row_id": result.matched_reference_row_id,
+        "confidence": score(result.confidence),
+        "candidates": [_candidate(c) for c in result.candidates],
+    }

@@ -1,0 +1,53 @@
+"""Composition: settings → database → broker → actors → publisher → services.
+
+Nothing is built at import time; each process calls `build_runtime` once.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import dramatiq
+
+from packmatch.services.container import Services
+from packmatch.settings import Settings
+from packmatch.store.db import Database, migrate
+from packmatch.worker.actors import DramatiqPublisher, PipelineActors, declare_actors
+from packmatch.worker.broker import build_broker
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    broker: dramatiq.Broker
+    actors: PipelineActors
+    publisher: DramatiqPublisher
+    _services: Services | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def services(self) -> Services:
+        """Built on first use, so a forked or spawned worker process opens its own connections."""
+        if self._services is None:
+            with self._lock:
+                if self._services is None:
+                    db = Database.from_url(self.settings.database_url)
+                    self._services = Services.build(db, self.publisher)
+        return self._services
+
+    def close(self) -> None:
+        if self._services is not None:
+            self._services.db.dispose()
+        self.broker.close()
+
+
+def build_runtime(settings: Settings, *, migrate_first: bool = False) -> Runtime:
+    if migrate_first:
+        migrate(settings.database_url)
+    broker = build_broker(settings)
+    holder: list[Runtime] = []
+    actors = declare_actors(broker, settings, lambda: holder[0].services)
+    runtime = Runtime(settings, broker, actors, DramatiqPublisher(broker, actors))
+    holder.append(runtime)
+    return runtime

@@ -1,0 +1,151 @@
+"""`packmatch` command line: the composition root (settings → logging → runtime → app / worker)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from packmatch.logging import configure_logging, get_logger
+from packmatch.settings import Settings, load_settings
+
+log = get_logger("packmatch.cli")
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from packmatch.api.app import create_app
+    from packmatch.bootstrap import build_runtime
+    from packmatch.worker.runner import InProcessWorker
+
+    runtime = build_runtime(settings, migrate_first=True)
+    app = create_app(runtime.services, settings)
+    with InProcessWorker(runtime.broker, threads=settings.worker_threads):
+        uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    runtime.close()
+    return 0
+
+
+def _api(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from packmatch.api.app import create_app
+    from packmatch.bootstrap import build_runtime
+
+    runtime = build_runtime(settings)
+    if settings.broker_url.startswith("memory://"):
+        log.warning("api.memory_broker", hint="no worker can see this broker; use `packmatch serve`")
+    app = create_app(runtime.services, settings)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    runtime.close()
+    return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from packmatch.worker.runner import run_worker_processes
+
+    return run_worker_processes(
+        args.processes or settings.worker_processes, args.threads or settings.worker_threads
+    )
+
+
+def _migrate(_: argparse.Namespace, settings: Settings) -> int:
+    from packmatch.store.db import migrate
+
+    migrate(settings.database_url)
+    log.info("db.migrated")
+    return 0
+
+
+def _accounts(settings: Settings):  # type: ignore[no-untyped-def]
+    from packmatch.services.accounts import Accounts
+    from packmatch.store.db import Database, migrate
+
+    migrate(settings.database_url)
+    return Accounts(Database.from_url(settings.database_url))
+
+
+def _keys_create(args: argparse.Namespace, settings: Settings) -> int:
+    from packmatch.services.accounts import parse_scopes
+
+    key = _accounts(settings).create_key(args.organization, parse_scopes(args.scopes))
+    print(key)
+    return 0
+
+
+def _keys_list(args: argparse.Namespace, settings: Settings) -> int:
+    for org, record in _accounts(settings).list_keys(args.organization):
+        state = "revoked" if record.revoked_at else "active"
+        scopes = ",".join(sorted(record.scopes))
+        print(f"{record.id}  {org}  {record.prefix}…  {scopes}  {state}")
+    return 0
+
+
+def _keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    import uuid
+
+    if not _accounts(settings).revoke(uuid.UUID(args.key_id)):
+        print(f"no active key with id {args.key_id}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from packmatch.demo import run_demo
+
+    return run_demo(settings)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="packmatch", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, handler: Callable[..., int], help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    for name, handler, text in (
+        ("serve", _serve, "HTTP API + in-process workers on one machine (embedded defaults)"),
+        ("api", _api, "the HTTP API only"),
+    ):
+        sub = add(name, handler, text)
+        sub.add_argument("--host", default="127.0.0.1")
+        sub.add_argument("--port", type=int, default=8000)
+    worker = add("worker", _worker, "Dramatiq worker processes")
+    worker.add_argument("--processes", type=int, default=None)
+    worker.add_argument("--threads", type=int, default=None)
+    add("migrate", _migrate, "bring the database schema up to date")
+    add("demo", _demo, "load a sample world, submit sample bundles, print their verdicts")
+    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(dest="keys", required=True)
+    create = keys.add_parser("create", help="create an API key; prints it alone on stdout")
+    create.add_argument("--organization", required=True)
+    create.add_argument("--scopes", default="read,write")
+    create.set_defaults(handler=_keys_create)
+    listing = keys.add_parser("list", help="list API keys (never the keys themselves)")
+    listing.add_argument("--organization", default=None)
+    listing.set_defaults(handler=_keys_list)
+    revoke = keys.add_parser("revoke", help="revoke an API key by its id")
+    revoke.add_argument("key_id")
+    revoke.set_defaults(handler=_keys_revoke)
+    return parser
+
+
+ONE_SHOT = frozenset({"migrate", "keys", "demo"})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = load_settings()
+    stream = sys.stderr if args.command in ONE_SHOT else sys.stdout
+    level = "WARNING" if args.command == "demo" else settings.log_level
+    configure_logging(settings.log_format, level, stream)
+    try:
+        return int(args.handler(args, settings))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

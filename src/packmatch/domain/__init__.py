@@ -1,0 +1,1 @@
+"""Frozen, validated value objects: the vocabulary every layer shares."""

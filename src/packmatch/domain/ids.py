@@ -1,0 +1,52 @@
+"""Public ids: a type prefix plus a UUID (SPEC §2). Internally every id is a plain UUID."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+
+from packmatch.errors import FieldProblem, ValidationFailed
+
+
+class Kind(StrEnum):
+    REFERENCE_DATA = "ref"
+    MATCHING_CONFIG = "mc"
+    PACKAGE_CONFIG = "pkg"
+    PACKAGE_RUN = "run"
+    MATCHING_RUN = "mr"
+    MATCH_RESULT = "mres"
+    WEBHOOK = "whk"
+    REQUEST = "req"
+
+
+_LABELS = {
+    Kind.REFERENCE_DATA: "reference data",
+    Kind.MATCHING_CONFIG: "matching config",
+    Kind.PACKAGE_CONFIG: "config",
+    Kind.PACKAGE_RUN: "run",
+    Kind.MATCHING_RUN: "matching run",
+    Kind.MATCH_RESULT: "match result",
+    Kind.WEBHOOK: "webhook",
+    Kind.REQUEST: "request",
+}
+
+
+def new_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+def format_id(kind: Kind, value: uuid.UUID) -> str:
+    return f"{kind.value}_{value}"
+
+
+def parse_id(kind: Kind, text: str, *, field: str = "id") -> uuid.UUID:
+    """Accept `<prefix>_<uuid>` or a bare UUID; anything else is a validation error."""
+    prefix = f"{kind.value}_"
+    raw = text[len(prefix) :] if text.startswith(prefix) else text
+    try:
+        if len(raw) != 36:
+            raise ValueError(raw)
+        return uuid.UUID(raw)
+    except ValueError:
+        message = f"Invalid {_LABELS[kind]} ID format. Must be a UUID."
+        raise ValidationFailed(message, details=[FieldProblem(field, message)]) from None

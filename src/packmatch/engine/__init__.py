@@ -1,0 +1,31 @@
+"""The pure matching engine: values in, values out; no I/O, no clock, no logging.
+
+- :mod:`.normalise`: comparable text, numbers and dates from raw cell values.
+- :mod:`.strategies`: one scoring function per field strategy, in a registry.
+- :mod:`.scoring`: row confidence, the :class:`Matcher` candidate search, slot outcome.
+- :mod:`.verdict`: a package run's verdict from its slot results.
+"""
+
+from packmatch.engine.normalise import normalise_text, parse_date, parse_decimal, parse_number
+from packmatch.engine.scoring import MAX_CANDIDATES, Matcher, SlotOutcome, score_row, slot_outcome
+from packmatch.engine.strategies import STRATEGIES, FieldScore, StrategyFn
+from packmatch.engine.verdict import SlotVerdict, Verdict, decide, error_message
+
+__all__ = [
+    "MAX_CANDIDATES",
+    "STRATEGIES",
+    "FieldScore",
+    "Matcher",
+    "SlotOutcome",
+    "SlotVerdict",
+    "StrategyFn",
+    "Verdict",
+    "decide",
+    "error_message",
+    "normalise_text",
+    "parse_date",
+    "parse_decimal",
+    "parse_number",
+    "score_row",
+    "slot_outcome",
+]

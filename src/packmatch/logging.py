@@ -1,0 +1,81 @@
+"""Structured logging: configured once, JSON lines on stdout, stdlib loggers routed through structlog.
+
+Event names are an interface (SPEC §7). Nothing here ever logs a secret or an input value: callers
+bind ids and counts only, and `_drop_secrets` removes known-sensitive keys as a last line of defence.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, TextIO
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+_SENSITIVE_KEYS = frozenset({"authorization", "api_key", "key", "secret", "values", "password", "token"})
+
+
+def _drop_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    for name in list(event_dict):
+        if name.lower() in _SENSITIVE_KEYS:
+            event_dict[name] = "[redacted]"
+    return event_dict
+
+
+class _FlushingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Flush after every line so that `tail -f` and log shippers see it at once."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        super().emit(record)
+        self.flush()
+
+
+def _shared_processors() -> list[Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+        _drop_secrets,
+    ]
+
+
+def configure_logging(fmt: str = "auto", level: str = "INFO", stream: TextIO | None = None) -> None:
+    """Route structlog and stdlib records (dramatiq, uvicorn, sqlalchemy) through one formatter.
+
+    Long-running processes log to stdout (SPEC §7); one-shot commands whose stdout is their
+    answer (`keys create`, `demo`) pass `sys.stderr`.
+    """
+    stream = stream or sys.stdout
+    use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
+    renderer: Processor = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
+    shared = _shared_processors()
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+    handler = _FlushingStreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("uvicorn.access", "sqlalchemy.engine", "pika", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for name in ("uvicorn", "uvicorn.error", "dramatiq"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)

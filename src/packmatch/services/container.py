@@ -1,0 +1,39 @@
+"""The services a process needs, built from one database and one publisher."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from packmatch.services.accounts import Accounts
+from packmatch.services.configs import Configs
+from packmatch.services.matching_runs import MatchingRuns
+from packmatch.services.pipeline import Pipeline
+from packmatch.services.ports import Clock, Publisher, utcnow
+from packmatch.services.reference_data import ReferenceData
+from packmatch.services.runs import Runs
+from packmatch.store.db import Database
+
+
+@dataclass(frozen=True)
+class Services:
+    db: Database
+    publisher: Publisher
+    accounts: Accounts
+    reference_data: ReferenceData
+    configs: Configs
+    runs: Runs
+    matching_runs: MatchingRuns
+    pipeline: Pipeline
+
+    @classmethod
+    def build(cls, db: Database, publisher: Publisher, clock: Clock = utcnow) -> Services:
+        return cls(
+            db=db,
+            publisher=publisher,
+            accounts=Accounts(db, clock),
+            reference_data=ReferenceData(db, clock),
+            configs=Configs(db, clock),
+            runs=Runs(db, publisher, clock),
+            matching_runs=MatchingRuns(db),
+            pipeline=Pipeline(db, publisher, clock),
+        )

@@ -1,0 +1,46 @@
+"""The ports the services need from the outside world, each with a real adapter elsewhere."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+
+class Publisher(Protocol):
+    """Sends pipeline messages. Messages carry ids only; the database holds the truth."""
+
+    def fan_out(self, run_id: uuid.UUID) -> None: ...
+
+    def match_slot(self, run_id: uuid.UUID, position: int) -> None: ...
+
+    def finalize(self, run_id: uuid.UUID) -> None: ...
+
+    def ping(self) -> None: ...
+
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class RecordingPublisher:
+    """A fake publisher for tests of services: it records what would have been sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, uuid.UUID, int | None]] = []
+
+    def fan_out(self, run_id: uuid.UUID) -> None:
+        self.sent.append(("fan_out", run_id, None))
+
+    def match_slot(self, run_id: uuid.UUID, position: int) -> None:
+        self.sent.append(("match_slot", run_id, position))
+
+    def finalize(self, run_id: uuid.UUID) -> None:
+        self.sent.append(("finalize", run_id, None))
+
+    def ping(self) -> None:
+        return None

@@ -1,0 +1,144 @@
+"""Accepting package runs and reading them back."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from packmatch.domain.models import (
+    InputRow,
+    PackageConfig,
+    PackageRun,
+    Presence,
+    RunSnapshot,
+    RunStatus,
+    SlotResult,
+    SlotStatus,
+)
+from packmatch.errors import FieldProblem, NotFound, ValidationFailed
+from packmatch.logging import get_logger
+from packmatch.services.configs import PACKAGE_NOT_FOUND
+from packmatch.services.ports import Clock, Publisher, utcnow
+from packmatch.store import configs as config_store
+from packmatch.store import runs as store
+from packmatch.store.db import Database
+from packmatch.store.pagination import Page, PageRequest
+
+log = get_logger(__name__)
+
+RUN_NOT_FOUND = "No package run with this ID exists for your organization."
+
+InputDocuments = Mapping[str, Sequence[InputRow]]
+
+
+@dataclass(frozen=True)
+class RunFilters:
+    package_config_id: uuid.UUID | None = None
+    status: RunStatus | None = None
+
+
+def check_document_types(config: PackageConfig, documents: InputDocuments) -> None:
+    known = {slot.document_type for slot in config.slots}
+    unknown = [name for name in documents if name not in known]
+    if unknown:
+        names = ", ".join(f"'{n}'" for n in unknown)
+        raise ValidationFailed(
+            f"input_documents has keys that are not slots of the package config: {names}.",
+            details=[
+                FieldProblem(f"input_documents.{n}", "Not a document type of this package config.")
+                for n in unknown
+            ],
+        )
+
+
+def distinct_document_ids(documents: InputDocuments) -> dict[str, list[str]]:
+    return {name: list(dict.fromkeys(row.document_id for row in rows)) for name, rows in documents.items()}
+
+
+def initial_slots(config: PackageConfig, documents: InputDocuments) -> list[SlotResult]:
+    slots = []
+    for slot in config.slots:
+        found = bool(documents.get(slot.document_type))
+        if found:
+            status = SlotStatus.PENDING
+        else:
+            status = SlotStatus.SKIPPED if slot.presence is Presence.OPTIONAL else SlotStatus.MISSING
+        slots.append(
+            SlotResult(
+                document_type=slot.document_type,
+                matching_config_id=slot.matching_config_id,
+                matching_run_id=None,
+                presence=slot.presence,
+                document_found=found,
+                status=status,
+                confidence=None,
+            )
+        )
+    return slots
+
+
+class Runs:
+    def __init__(self, db: Database, publisher: Publisher, clock: Clock = utcnow) -> None:
+        self.db = db
+        self.publisher = publisher
+        self.clock = clock
+
+    def accept(
+        self, organization_id: uuid.UUID, package_config_id: uuid.UUID, documents: InputDocuments
+    ) -> PackageRun:
+        now = self.clock()
+        with self.db.transaction() as conn:
+            config = config_store.get_package_config(conn, organization_id, package_config_id)
+            if config is None:
+                raise NotFound(PACKAGE_NOT_FOUND)
+            check_document_types(config, documents)
+            wanted = {slot.matching_config_id for slot in config.slots}
+            matching = config_store.get_matching_configs(conn, organization_id, wanted)
+            run = PackageRun(
+                id=uuid.uuid4(),
+                organization_id=organization_id,
+                package_config_id=config.id,
+                status=RunStatus.RUNNING,
+                slots=tuple(initial_slots(config, documents)),
+                input_documents=distinct_document_ids(documents),
+                error=None,
+                created_at=now,
+                completed_at=None,
+            )
+            snapshot = RunSnapshot(package_config=config, matching_configs=matching)
+            inputs = [documents.get(slot.document_type, ()) for slot in config.slots]
+            store.insert_run(conn, run, snapshot, inputs)
+        log.info(
+            "run.accepted",
+            run_id=str(run.id),
+            package_config_id=str(config.id),
+            slots=len(run.slots),
+        )
+        self._publish(run.id)
+        return run
+
+    def _publish(self, run_id: uuid.UUID) -> None:
+        # Sent after commit (SPEC §6). If the broker is down, the run is recorded and the
+        # reconciler re-drives it; the client still gets its 202.
+        try:
+            self.publisher.fan_out(run_id)
+        except Exception:
+            log.exception("run.enqueue_failed", run_id=str(run_id))
+
+    def get(self, organization_id: uuid.UUID, run_id: uuid.UUID) -> PackageRun:
+        with self.db.transaction() as conn:
+            run = store.get_run(conn, organization_id, run_id)
+        if run is None:
+            raise NotFound(RUN_NOT_FOUND)
+        return run
+
+    def list(self, organization_id: uuid.UUID, request: PageRequest, filters: RunFilters) -> Page[PackageRun]:
+        with self.db.transaction() as conn:
+            return store.list_runs(
+                conn,
+                organization_id,
+                request,
+                package_config_id=filters.package_config_id,
+                status=filters.status,
+            )

@@ -1,0 +1,376 @@
+"""Package runs, their slots, matching runs and per-row results.
+
+Fan-in lives here (NOTES-dramatiq: not in the broker): a slot completes with a guarded update
+(only a `pending` slot changes), and only then is the run's `slots_pending` counter decremented,
+in the same transaction. A duplicate or late delivery finds nothing to change and does nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from packmatch.domain.models import (
+    InputRow,
+    MatchingRun,
+    MatchingRunStatus,
+    MatchResult,
+    PackageRun,
+    RunSnapshot,
+    RunStatus,
+    SlotResult,
+    SlotStatus,
+)
+from packmatch.store.pagination import (
+    Page,
+    PageRequest,
+    keyset_page,
+    position_after,
+    position_cursor,
+)
+from packmatch.store.tables import match_results, matching_runs, package_runs, run_slots
+
+_SLOT_COLUMNS = [c for c in run_slots.c if c.name != "input_rows"]
+
+
+@dataclass(frozen=True)
+class SlotJob:
+    """Everything a worker needs to execute one slot."""
+
+    run_id: uuid.UUID
+    organization_id: uuid.UUID
+    run_status: RunStatus
+    position: int
+    slot: SlotResult
+    snapshot: RunSnapshot
+    rows: tuple[InputRow, ...]
+
+
+def insert_run(
+    conn: Connection,
+    run: PackageRun,
+    snapshot: RunSnapshot,
+    inputs: Sequence[Sequence[InputRow]],
+) -> None:
+    pending = sum(1 for s in run.slots if s.status is SlotStatus.PENDING)
+    conn.execute(
+        package_runs.insert().values(
+            id=run.id,
+            organization_id=run.organization_id,
+            package_config_id=run.package_config_id,
+            status=run.status.value,
+            snapshot=snapshot.model_dump(mode="json"),
+            input_documents=run.input_documents,
+            slots_pending=pending,
+            error=None,
+            created_at=run.created_at,
+            completed_at=None,
+            progress_at=run.created_at,
+        )
+    )
+    conn.execute(
+        run_slots.insert(),
+        [
+            {
+                "run_id": run.id,
+                "position": i,
+                **slot.model_dump(mode="python"),
+                "input_rows": [row.model_dump(mode="json") for row in rows],
+            }
+            for i, (slot, rows) in enumerate(zip(run.slots, inputs, strict=True))
+        ],
+    )
+
+
+def _slot(row: Any) -> SlotResult:
+    m = row._mapping
+    return SlotResult.model_validate({k: m[k] for k in SlotResult.model_fields})
+
+
+def _slots_by_run(conn: Connection, run_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[SlotResult]]:
+    rows = conn.execute(
+        sa.select(*_SLOT_COLUMNS)
+        .where(run_slots.c.run_id.in_(run_ids))
+        .order_by(run_slots.c.run_id, run_slots.c.position)
+    ).all()
+    slots: dict[uuid.UUID, list[SlotResult]] = {run_id: [] for run_id in run_ids}
+    for row in rows:
+        slots[row.run_id].append(_slot(row))
+    return slots
+
+
+def _run(row: Any, slots: list[SlotResult]) -> PackageRun:
+    m = row._mapping
+    fields = {k: m[k] for k in PackageRun.model_fields if k != "slots"}
+    return PackageRun.model_validate({**fields, "slots": slots})
+
+
+_RUN_COLUMNS = [c for c in package_runs.c if c.name != "snapshot"]
+
+
+def get_run(conn: Connection, organization_id: uuid.UUID | None, run_id: uuid.UUID) -> PackageRun | None:
+    query = sa.select(*_RUN_COLUMNS).where(package_runs.c.id == run_id)
+    if organization_id is not None:
+        query = query.where(package_runs.c.organization_id == organization_id)
+    row = conn.execute(query).first()
+    if row is None:
+        return None
+    return _run(row, _slots_by_run(conn, [run_id])[run_id])
+
+
+def list_runs(
+    conn: Connection,
+    organization_id: uuid.UUID,
+    request: PageRequest,
+    *,
+    package_config_id: uuid.UUID | None = None,
+    status: RunStatus | None = None,
+) -> Page[PackageRun]:
+    filters = [package_runs.c.organization_id == organization_id]
+    if package_config_id is not None:
+        filters.append(package_runs.c.package_config_id == package_config_id)
+    if status is not None:
+        filters.append(package_runs.c.status == status.value)
+    page = keyset_page(conn, package_runs, filters, request, lambda row: row)
+    slots = _slots_by_run(conn, [row.id for row in page.items])
+    items = [_run(row, slots[row.id]) for row in page.items]
+    return Page(items, page.total, page.limit, page.next_cursor)
+
+
+def mark_fanned_out(conn: Connection, run_id: uuid.UUID, now: datetime) -> list[int]:
+    """Record the fan-out and return the positions of the slots still pending."""
+    conn.execute(
+        package_runs.update()
+        .where(package_runs.c.id == run_id, package_runs.c.status == RunStatus.RUNNING.value)
+        .values(fanned_out_at=now, progress_at=now)
+    )
+    rows = conn.execute(
+        sa.select(run_slots.c.position)
+        .where(run_slots.c.run_id == run_id, run_slots.c.status == SlotStatus.PENDING.value)
+        .order_by(run_slots.c.position)
+    )
+    return list(rows.scalars())
+
+
+def load_slot_job(conn: Connection, run_id: uuid.UUID, position: int) -> SlotJob | None:
+    run = conn.execute(
+        sa.select(package_runs.c.organization_id, package_runs.c.status, package_runs.c.snapshot).where(
+            package_runs.c.id == run_id
+        )
+    ).first()
+    slot = conn.execute(
+        sa.select(run_slots).where(run_slots.c.run_id == run_id, run_slots.c.position == position)
+    ).first()
+    if run is None or slot is None:
+        return None
+    return SlotJob(
+        run_id=run_id,
+        organization_id=run.organization_id,
+        run_status=RunStatus(run.status),
+        position=position,
+        slot=_slot(slot),
+        snapshot=RunSnapshot.model_validate(run.snapshot),
+        rows=tuple(InputRow.model_validate(r) for r in slot.input_rows),
+    )
+
+
+def _insert_ignoring_conflict(
+    conn: Connection, table: sa.Table, values: dict[str, Any], keys: list[str]
+) -> None:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys))
+
+
+def start_matching_run(conn: Connection, job: SlotJob, now: datetime) -> uuid.UUID:
+    """Create the slot's matching run once; every later delivery finds and reuses it."""
+    _insert_ignoring_conflict(
+        conn,
+        matching_runs,
+        {
+            "id": uuid.uuid4(),
+            "organization_id": job.organization_id,
+            "package_run_id": job.run_id,
+            "document_type": job.slot.document_type,
+            "matching_config_id": job.slot.matching_config_id,
+            "status": MatchingRunStatus.RUNNING.value,
+            "rows_processed": 0,
+            "rows_matched": 0,
+            "started_at": now,
+            "created_at": now,
+        },
+        ["package_run_id", "document_type"],
+    )
+    found = conn.execute(
+        sa.select(matching_runs.c.id).where(
+            matching_runs.c.package_run_id == job.run_id,
+            matching_runs.c.document_type == job.slot.document_type,
+        )
+    )
+    return found.scalar_one()
+
+
+def _resolve_slot(
+    conn: Connection, run_id: uuid.UUID, position: int, now: datetime, **values: Any
+) -> int | None:
+    """Guarded completion of a pending slot; returns the run's remaining pending slots, or None."""
+    changed = conn.execute(
+        run_slots.update()
+        .where(
+            run_slots.c.run_id == run_id,
+            run_slots.c.position == position,
+            run_slots.c.status == SlotStatus.PENDING.value,
+        )
+        .values(**values)
+    )
+    if changed.rowcount != 1:
+        return None
+    conn.execute(
+        package_runs.update()
+        .where(package_runs.c.id == run_id)
+        .values(slots_pending=package_runs.c.slots_pending - 1, progress_at=now)
+    )
+    remaining = conn.execute(sa.select(package_runs.c.slots_pending).where(package_runs.c.id == run_id))
+    return int(remaining.scalar_one())
+
+
+@dataclass(frozen=True)
+class SlotCompletion:
+    matching_run_id: uuid.UUID
+    status: SlotStatus
+    confidence: float
+    rows_matched: int
+    avg_confidence: float | None
+    results: Sequence[MatchResult]
+
+
+def complete_slot(
+    conn: Connection, run_id: uuid.UUID, position: int, done: SlotCompletion, now: datetime
+) -> int | None:
+    remaining = _resolve_slot(
+        conn,
+        run_id,
+        position,
+        now,
+        status=done.status.value,
+        confidence=done.confidence,
+        matching_run_id=done.matching_run_id,
+    )
+    if remaining is None:
+        return None
+    if done.results:
+        conn.execute(
+            match_results.insert(),
+            [
+                {
+                    **r.model_dump(mode="python", exclude={"candidates"}),
+                    "candidates": [c.model_dump(mode="json") for c in r.candidates],
+                }
+                for r in done.results
+            ],
+        )
+    conn.execute(
+        matching_runs.update()
+        .where(matching_runs.c.id == done.matching_run_id)
+        .values(
+            status=MatchingRunStatus.COMPLETED.value,
+            rows_processed=len(done.results),
+            rows_matched=done.rows_matched,
+            avg_confidence=done.avg_confidence,
+            completed_at=now,
+        )
+    )
+    return remaining
+
+
+def fail_slot(conn: Connection, run_id: uuid.UUID, position: int, error: str, now: datetime) -> int | None:
+    """Mark a pending slot `error` (and its matching run `failed`, if one was started)."""
+    slot = conn.execute(
+        sa.select(run_slots.c.document_type).where(
+            run_slots.c.run_id == run_id, run_slots.c.position == position
+        )
+    ).first()
+    if slot is None:
+        return None
+    matching_run_id = conn.execute(
+        sa.select(matching_runs.c.id).where(
+            matching_runs.c.package_run_id == run_id,
+            matching_runs.c.document_type == slot.document_type,
+        )
+    ).scalar_one_or_none()
+    remaining = _resolve_slot(
+        conn,
+        run_id,
+        position,
+        now,
+        status=SlotStatus.ERROR.value,
+        error=error,
+        matching_run_id=matching_run_id,
+    )
+    if remaining is not None and matching_run_id is not None:
+        conn.execute(
+            matching_runs.update()
+            .where(matching_runs.c.id == matching_run_id)
+            .values(status=MatchingRunStatus.FAILED.value, error=error, completed_at=now)
+        )
+    return remaining
+
+
+def get_snapshot(conn: Connection, run_id: uuid.UUID) -> RunSnapshot | None:
+    found = conn.execute(sa.select(package_runs.c.snapshot).where(package_runs.c.id == run_id))
+    raw = found.scalar_one_or_none()
+    return None if raw is None else RunSnapshot.model_validate(raw)
+
+
+def finalize_run(
+    conn: Connection, run_id: uuid.UUID, status: RunStatus, error: str | None, now: datetime
+) -> bool:
+    """The one guarded transition from `running`: true only for the caller that made it."""
+    changed = conn.execute(
+        package_runs.update()
+        .where(package_runs.c.id == run_id, package_runs.c.status == RunStatus.RUNNING.value)
+        .values(status=status.value, error=error, completed_at=now, progress_at=now)
+    )
+    return changed.rowcount == 1
+
+
+def _matching_run(row: Any) -> MatchingRun:
+    return MatchingRun.model_validate(dict(row._mapping))
+
+
+def get_matching_run(
+    conn: Connection, organization_id: uuid.UUID, matching_run_id: uuid.UUID
+) -> MatchingRun | None:
+    row = conn.execute(
+        sa.select(matching_runs).where(
+            matching_runs.c.id == matching_run_id,
+            matching_runs.c.organization_id == organization_id,
+        )
+    ).first()
+    return None if row is None else _matching_run(row)
+
+
+def page_results(conn: Connection, matching_run: MatchingRun, request: PageRequest) -> Page[MatchResult]:
+    """Results in input-row order (`order=desc` reverses), paged by row position."""
+    column = match_results.c.position
+    after = position_after(request)
+    query = sa.select(match_results).where(match_results.c.matching_run_id == matching_run.id)
+    ascending = request.order == "asc"
+    if after is not None:
+        query = query.where(column > after if ascending else column < after)
+    query = query.order_by(column.asc() if ascending else column.desc()).limit(request.limit + 1)
+    rows = conn.execute(query).all()
+    items = [MatchResult.model_validate(dict(r._mapping)) for r in rows[: request.limit]]
+    more = len(rows) > request.limit
+    return Page(
+        items,
+        matching_run.rows_processed,
+        request.limit,
+        position_cursor(items[-1].position) if more else None,
+    )

@@ -1,0 +1,264 @@
+"""Table definitions (SQLAlchemy Core). Alembic migrations in `migrations/` create the same schema."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC on the way in and out, on PostgreSQL and SQLite alike."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored")
+        aware = value.astimezone(UTC)
+        return aware.replace(tzinfo=None) if dialect.name == "sqlite" else aware
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _id() -> sa.Column[Any]:
+    return sa.Column("id", sa.Uuid, primary_key=True)
+
+
+def _org() -> sa.Column[Any]:
+    return sa.Column(
+        "organization_id",
+        sa.Uuid,
+        sa.ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=False,
+    )
+
+
+def _created() -> sa.Column[Any]:
+    return sa.Column("created_at", UTCDateTime, nullable=False)
+
+
+def _updated() -> sa.Column[Any]:
+    return sa.Column("updated_at", UTCDateTime, nullable=False)
+
+
+organizations = sa.Table(
+    "organizations",
+    metadata,
+    _id(),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    _created(),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    _id(),
+    _org(),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("scopes", sa.String(100), nullable=False),
+    _created(),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+reference_datasets = sa.Table(
+    "reference_datasets",
+    metadata,
+    _id(),
+    _org(),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("source_type", sa.String(8), nullable=False),
+    sa.Column("row_count", sa.Integer, nullable=False),
+    sa.Column("columns", JSONType, nullable=False),
+    _created(),
+    _updated(),
+    sa.Index("ix_reference_datasets_org_created", "organization_id", "created_at", "id"),
+)
+
+reference_rows = sa.Table(
+    "reference_rows",
+    metadata,
+    sa.Column(
+        "dataset_id",
+        sa.Uuid,
+        sa.ForeignKey("reference_datasets.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("row_id", sa.String(200), nullable=False),
+    sa.Column("data", JSONType, nullable=False),
+    sa.UniqueConstraint("dataset_id", "row_id", name="uq_reference_rows_dataset_row_id"),
+)
+
+matching_configs = sa.Table(
+    "matching_configs",
+    metadata,
+    _id(),
+    _org(),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column(
+        "reference_data_id",
+        sa.Uuid,
+        sa.ForeignKey("reference_datasets.id", ondelete="RESTRICT"),
+        nullable=False,
+    ),
+    sa.Column("field_mappings", JSONType, nullable=False),
+    sa.Column("threshold", sa.Float, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    _created(),
+    _updated(),
+    sa.Index("ix_matching_configs_org_created", "organization_id", "created_at", "id"),
+)
+
+package_configs = sa.Table(
+    "package_configs",
+    metadata,
+    _id(),
+    _org(),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("pass_criteria", JSONType, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    _created(),
+    _updated(),
+    sa.Index("ix_package_configs_org_created", "organization_id", "created_at", "id"),
+)
+
+package_config_slots = sa.Table(
+    "package_config_slots",
+    metadata,
+    sa.Column(
+        "package_config_id",
+        sa.Uuid,
+        sa.ForeignKey("package_configs.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("document_type", sa.String(64), nullable=False),
+    sa.Column(
+        "matching_config_id",
+        sa.Uuid,
+        sa.ForeignKey("matching_configs.id", ondelete="RESTRICT"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("presence", sa.String(16), nullable=False),
+    sa.UniqueConstraint("package_config_id", "document_type", name="uq_package_config_slots_document_type"),
+)
+
+package_runs = sa.Table(
+    "package_runs",
+    metadata,
+    _id(),
+    _org(),
+    sa.Column(
+        "package_config_id",
+        sa.Uuid,
+        sa.ForeignKey("package_configs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("snapshot", JSONType, nullable=False),
+    sa.Column("input_documents", JSONType, nullable=False),
+    sa.Column("slots_pending", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    _created(),
+    sa.Column("completed_at", UTCDateTime, nullable=True),
+    sa.Column("progress_at", UTCDateTime, nullable=False),
+    sa.Column("fanned_out_at", UTCDateTime, nullable=True),
+    sa.Index("ix_package_runs_org_created", "organization_id", "created_at", "id"),
+    sa.Index(
+        "ix_package_runs_org_config_status_created",
+        "organization_id",
+        "package_config_id",
+        "status",
+        "created_at",
+    ),
+    sa.Index("ix_package_runs_status_progress", "status", "progress_at"),
+)
+
+run_slots = sa.Table(
+    "run_slots",
+    metadata,
+    sa.Column("run_id", sa.Uuid, sa.ForeignKey("package_runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("document_type", sa.String(64), nullable=False),
+    sa.Column("matching_config_id", sa.Uuid, nullable=False),
+    sa.Column("presence", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("document_found", sa.Boolean, nullable=False),
+    sa.Column("confidence", sa.Float, nullable=True),
+    sa.Column("matching_run_id", sa.Uuid, nullable=True),
+    sa.Column("input_rows", JSONType, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.UniqueConstraint("run_id", "document_type", name="uq_run_slots_document_type"),
+)
+
+matching_runs = sa.Table(
+    "matching_runs",
+    metadata,
+    _id(),
+    _org(),
+    sa.Column(
+        "package_run_id",
+        sa.Uuid,
+        sa.ForeignKey("package_runs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("document_type", sa.String(64), nullable=False),
+    sa.Column("matching_config_id", sa.Uuid, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("rows_processed", sa.Integer, nullable=False),
+    sa.Column("rows_matched", sa.Integer, nullable=False),
+    sa.Column("avg_confidence", sa.Float, nullable=True),
+    sa.Column("started_at", UTCDateTime, nullable=True),
+    sa.Column("completed_at", UTCDateTime, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    _created(),
+    # One matching run per executed slot, whatever the number of deliveries (SPEC §6).
+    sa.UniqueConstraint("package_run_id", "document_type", name="uq_matching_runs_slot"),
+)
+
+match_results = sa.Table(
+    "match_results",
+    metadata,
+    _id(),
+    sa.Column(
+        "matching_run_id",
+        sa.Uuid,
+        sa.ForeignKey("matching_runs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("document_id", sa.String(200), nullable=False),
+    sa.Column("extraction_row_id", sa.String(200), nullable=True),
+    sa.Column("matched", sa.Boolean, nullable=False),
+    sa.Column("matched_reference_row_id", sa.String(200), nullable=True),
+    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("candidates", JSONType, nullable=False),
+    _created(),
+    # One result per input row (SPEC §6).
+    sa.UniqueConstraint("matching_run_id", "position", name="uq_match_results_row"),
+)

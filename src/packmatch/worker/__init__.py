@@ -1,0 +1,1 @@
+"""The queue edge: Dramatiq broker, middleware and thin actors that take ids."""

@@ -1,0 +1,117 @@
+"""Thin, idempotent actors that take ids, and the publisher that sends to them.
+
+Actors are declared on an explicit broker by `declare_actors` instead of at import time, so that
+one process can hold one broker and tests can hold many.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage
+
+from packmatch.logging import get_logger
+from packmatch.services.container import Services
+from packmatch.settings import Settings
+from packmatch.worker.retry import decide_retry, is_transient
+
+log = get_logger(__name__)
+
+ServicesProvider = Callable[[], Services]
+
+
+def _attempt() -> int:
+    message = CurrentMessage.get_current_message()
+    return 0 if message is None else int(message.options.get("retries", 0))
+
+
+@dataclass(frozen=True)
+class PipelineActors:
+    fan_out: dramatiq.Actor[[str], None]
+    match_slot: dramatiq.Actor[[str, int], None]
+    finalize: dramatiq.Actor[[str], None]
+
+
+def declare_actors(broker: dramatiq.Broker, settings: Settings, services: ServicesProvider) -> PipelineActors:
+    retry_options: dict[str, Any] = {
+        "broker": broker,
+        "queue_name": settings.queue_name,
+        "max_retries": settings.slot_max_retries,
+        "min_backoff": settings.slot_min_backoff_ms,
+        "max_backoff": settings.slot_max_backoff_ms,
+    }
+
+    def fan_out(run_id: str) -> None:
+        services().pipeline.fan_out(uuid.UUID(run_id))
+
+    def finalize(run_id: str) -> None:
+        services().pipeline.finalize(uuid.UUID(run_id))
+
+    def match_slot(run_id: str, position: int) -> None:
+        pipeline = services().pipeline
+        try:
+            pipeline.execute_slot(uuid.UUID(run_id), position)
+        except Exception as exc:
+            decision = decide_retry(
+                exc,
+                attempt=_attempt(),
+                max_retries=settings.slot_max_retries,
+                min_backoff_ms=settings.slot_min_backoff_ms,
+                max_backoff_ms=settings.slot_max_backoff_ms,
+            )
+            log.warning(
+                "slot.failed",
+                position=position,
+                will_retry=decision.retry,
+                error=decision.reason,
+                exc_info=not is_transient(exc),
+            )
+            if decision.retry:
+                raise dramatiq.Retry(decision.reason, delay=decision.delay_ms) from exc
+            pipeline.fail_slot(uuid.UUID(run_id), position, decision.reason)
+
+    def retry_control(retries: int, exc: BaseException) -> bool:
+        # fan-out and finalize are idempotent: retry any transient failure, within the budget.
+        return is_transient(exc) and retries < settings.slot_max_retries
+
+    control = {**retry_options, "retry_when": retry_control}
+    return PipelineActors(
+        fan_out=dramatiq.actor(fan_out, actor_name="packmatch.fan_out", **control),
+        match_slot=dramatiq.actor(
+            match_slot,
+            actor_name="packmatch.match_slot",
+            time_limit=settings.slot_time_limit_ms,
+            **retry_options,
+        ),
+        finalize=dramatiq.actor(finalize, actor_name="packmatch.finalize", **control),
+    )
+
+
+class DramatiqPublisher:
+    """The services' Publisher port on top of the declared actors."""
+
+    def __init__(self, broker: dramatiq.Broker, actors: PipelineActors) -> None:
+        self.broker = broker
+        self.actors = actors
+
+    def fan_out(self, run_id: uuid.UUID) -> None:
+        self.actors.fan_out.send(str(run_id))
+
+    def match_slot(self, run_id: uuid.UUID, position: int) -> None:
+        self.actors.match_slot.send(str(run_id), position)
+
+    def finalize(self, run_id: uuid.UUID) -> None:
+        self.actors.finalize.send(str(run_id))
+
+    def ping(self) -> None:
+        client = getattr(self.broker, "client", None)
+        if client is not None:
+            client.ping()
+            return
+        connection = getattr(self.broker, "connection", None)
+        if connection is not None and not connection.is_open:
+            raise ConnectionError("broker connection is closed")

@@ -1,0 +1,19 @@
+"""Module that Dramatiq's CLI imports in every worker process.
+
+Dramatiq binds actors to a broker when they are declared, so this module builds the runtime at
+import time: the one documented exception to "nothing is built at import" (STYLE principle 7).
+"""
+
+from __future__ import annotations
+
+import dramatiq
+
+from packmatch.bootstrap import build_runtime
+from packmatch.logging import configure_logging
+from packmatch.settings import load_settings
+
+settings = load_settings()
+configure_logging(settings.log_format, settings.log_level)
+runtime = build_runtime(settings)
+broker = runtime.broker
+dramatiq.set_broker(broker)
