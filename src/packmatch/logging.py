@@ -70,7 +70,7 @@ def configure_logging(fmt: str = "auto", level: str = "INFO", stream: TextIO | N
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access", "sqlalchemy.engine", "pika", "alembic.runtime.migration"):
+    for noisy in ("uvicorn.access", "sqlalchemy.engine", "pika", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "dramatiq"):
         logging.getLogger(name).handlers[:] = []

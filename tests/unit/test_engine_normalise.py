@@ -26,9 +26,7 @@ def test_normalise_text_treats_missing_and_blank_as_none(value: Any) -> None:
         ("ÉCOLE", "école"),
     ],
 )
-def test_normalise_text_applies_nfkc_casefold_and_whitespace_collapse(
-    value: str, expected: str
-) -> None:
+def test_normalise_text_applies_nfkc_casefold_and_whitespace_collapse(value: str, expected: str) -> None:
     assert normalise_text(value) == expected
 
 
@@ -36,9 +34,7 @@ def test_normalise_text_applies_nfkc_casefold_and_whitespace_collapse(
     ("value", "expected"),
     [(4250, "4250"), (4250.0, "4250"), (4250.5, "4250.5"), (-3, "-3"), (0, "0"), (0.0, "0")],
 )
-def test_normalise_text_writes_numbers_without_trailing_point_zero(
-    value: float, expected: str
-) -> None:
+def test_normalise_text_writes_numbers_without_trailing_point_zero(value: float, expected: str) -> None:
     assert normalise_text(value) == expected
 
 
@@ -75,9 +71,7 @@ def test_normalise_text_writes_booleans_in_lower_case(value: bool, expected: str
         ("１２３", 123.0),
     ],
 )
-def test_parse_number_accepts_json_numbers_and_formatted_strings(
-    value: Any, expected: float
-) -> None:
+def test_parse_number_accepts_json_numbers_and_formatted_strings(value: Any, expected: float) -> None:
     assert parse_number(value) == expected
 
 

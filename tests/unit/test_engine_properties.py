@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from hypothesis import given, settings
@@ -28,7 +28,7 @@ PROPERTIES = settings(max_examples=200, deadline=None)
 
 FIELDS = ("a", "b", "c")
 
-# Few distinct values, so that equal scores (ties) and near misses are common.
+# Few distinct values that several strategies can read, so that ties and near misses are common.
 CELLS = st.one_of(
     st.sampled_from(
         [
@@ -39,16 +39,16 @@ CELLS = st.one_of(
             " Acme  Ltd ",
             "4250",
             "4,250.00",
-            "$4,251",
+            4250,
+            4251,
+            4300.5,
             "2024-09-14",
             "2024-09-15T10:00:00Z",
             "14.09.2024",
-            "x",
+            date(2024, 9, 16),
         ]
     ),
-    st.integers(-3, 3),
-    st.sampled_from([4250, 4250.5, 4300.0, 0.1, 0.3]),
-    st.dates(date(2024, 9, 10), date(2024, 9, 18)),
+    st.integers(-2, 2),
 )
 ANY_CELL = st.one_of(CELLS, st.text(max_size=8), st.floats(), st.booleans())
 
@@ -80,9 +80,10 @@ OPTIONS = {
 @st.composite
 def mappings(draw: st.DrawFn) -> FieldMapping:
     strategy = draw(st.sampled_from(list(Strategy)))
+    source = draw(st.sampled_from(FIELDS))
     return FieldMapping(
-        source=draw(st.sampled_from(FIELDS)),
-        target=draw(st.sampled_from(FIELDS)),
+        source=source,
+        target=draw(st.one_of(st.just(source), st.sampled_from(FIELDS))),
         strategy=strategy,
         weight=draw(st.sampled_from([0.1, 0.2, 0.5, 1.0, 3.0])),
         options=draw(OPTIONS[strategy]),
@@ -90,7 +91,7 @@ def mappings(draw: st.DrawFn) -> FieldMapping:
 
 
 MAPPINGS = st.lists(mappings(), min_size=1, max_size=4)
-VALUES = st.dictionaries(st.sampled_from(FIELDS), CELLS)
+VALUES = st.fixed_dictionaries(dict.fromkeys(FIELDS, CELLS))
 REFERENCE_ROWS = st.lists(VALUES, max_size=12).map(
     lambda rows: [ReferenceRow(f"r{i}", values) for i, values in enumerate(rows)]
 )

@@ -162,9 +162,7 @@ def test_matcher_matches_when_confidence_equals_threshold(
     assert (result.matched, result.confidence) == (True, 0.85)
 
 
-def test_matcher_does_not_match_just_below_threshold(
-    spec_mappings: Any, make_config: MakeConfig
-) -> None:
+def test_matcher_does_not_match_just_below_threshold(spec_mappings: Any, make_config: MakeConfig) -> None:
     values = SPEC_VALUES | {"total": 4335, "ship_date": "2024-09-18"}  # date outside: 0.8
     matcher = Matcher(make_config(*spec_mappings, threshold=0.85), [spec_reference()])
     result = matcher.match(input_row(**values))
@@ -177,9 +175,7 @@ def test_matcher_does_not_match_just_below_threshold(
     assert [c.reference_row_id for c in result.candidates] == ["row_1"]
 
 
-def test_matcher_names_the_best_row_when_matched(
-    spec_mappings: Any, make_config: MakeConfig
-) -> None:
+def test_matcher_names_the_best_row_when_matched(spec_mappings: Any, make_config: MakeConfig) -> None:
     rows = [spec_reference("r1", reference="OTHER"), spec_reference("r2")]
     result = Matcher(make_config(*spec_mappings), rows).match(input_row(**SPEC_VALUES))
     assert (result.matched, result.matched_reference_row_id, result.confidence) == (
@@ -233,9 +229,7 @@ def test_matcher_without_positive_candidate_is_unmatched_with_zero_confidence(
 ) -> None:
     config = make_config(make_mapping("code"), threshold=0.0)
     result = Matcher(config, [ref("r1", code="B")]).match(input_row(code="A"))
-    assert result == RowMatch(
-        matched=False, matched_reference_row_id=None, confidence=0.0, candidates=()
-    )
+    assert result == RowMatch(matched=False, matched_reference_row_id=None, confidence=0.0, candidates=())
 
 
 def test_matcher_with_no_reference_rows_is_unmatched(
@@ -249,16 +243,12 @@ def test_matcher_with_no_reference_rows_is_unmatched(
 def test_matcher_with_zero_threshold_matches_any_positive_candidate(
     make_mapping: MakeMapping, make_config: MakeConfig
 ) -> None:
-    config = make_config(
-        make_mapping("n", "numeric_range", tolerance_abs=10), threshold=0.0
-    )
+    config = make_config(make_mapping("n", "numeric_range", tolerance_abs=10), threshold=0.0)
     result = Matcher(config, [ref("r1", n=110)]).match(input_row(n=100))
     assert (result.matched, result.matched_reference_row_id) == (True, "r1")
 
 
-def test_matcher_candidate_evidence_equals_score_row(
-    spec_mappings: Any, make_config: MakeConfig
-) -> None:
+def test_matcher_candidate_evidence_equals_score_row(spec_mappings: Any, make_config: MakeConfig) -> None:
     values = SPEC_VALUES | {"total": 4335}
     reference = spec_reference()
     result = Matcher(make_config(*spec_mappings), [reference]).match(input_row(**values))

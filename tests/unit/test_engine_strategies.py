@@ -73,9 +73,7 @@ VALID_SAMPLE = {
 
 @pytest.mark.parametrize(("strategy", "options"), ALL_WITH_OPTIONS)
 @pytest.mark.parametrize("blank", [None, "", "   "])
-def test_missing_source_value_scores_zero_with_reason(
-    strategy: Strategy, options: Any, blank: Any
-) -> None:
+def test_missing_source_value_scores_zero_with_reason(strategy: Strategy, options: Any, blank: Any) -> None:
     result = STRATEGIES[strategy](blank, VALID_SAMPLE[strategy], options)
     assert result == FieldScore(0.0, "source value missing")
 
@@ -173,9 +171,7 @@ def test_fuzzy_compares_normalised_texts() -> None:
         ("WRatio", "abc", "xyz", 0.0),
     ],
 )
-def test_fuzzy_uses_the_chosen_scorer(
-    scorer: Any, source: str, reference: str, expected: float
-) -> None:
+def test_fuzzy_uses_the_chosen_scorer(scorer: Any, source: str, reference: str, expected: float) -> None:
     assert fuzzy(source, reference, FuzzyOptions(scorer=scorer)) == FieldScore(expected)
 
 
@@ -264,7 +260,9 @@ def test_numeric_range_scores_zero_outside_tolerance(
 def test_date_range_scores_within_tolerance(
     source: Any, reference: Any, options: DateRangeOptions, expected: float
 ) -> None:
-    assert date_range(source, reference, options) == FieldScore(pytest.approx(expected))
+    result = date_range(source, reference, options)
+    assert result.score == pytest.approx(expected)
+    assert result.reason is None
 
 
 @pytest.mark.parametrize(

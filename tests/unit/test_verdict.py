@@ -65,9 +65,7 @@ def test_slot_outcome_follows_the_spec_table(
 def test_default_criteria_pass_a_matched_required_slot_of_any_confidence(
     make_slot: MakeSlot,
 ) -> None:
-    assert decide([make_slot("required", "matched", 0.01)], PassCriteria()).status is (
-        RunStatus.PASSED
-    )
+    assert decide([make_slot("required", "matched", 0.01)], PassCriteria()).status is (RunStatus.PASSED)
 
 
 @pytest.mark.parametrize(
@@ -89,10 +87,7 @@ def test_run_takes_the_worst_slot_outcome(
         RunStatus.FAILED: ("required", "missing", None),
         RunStatus.ERROR: ("required", "error", None),
     }
-    slots = [
-        make_slot(*slot_for[outcome], document_type=f"slot_{i}")
-        for i, outcome in enumerate(outcomes)
-    ]
+    slots = [make_slot(*slot_for[outcome], document_type=f"slot_{i}") for i, outcome in enumerate(outcomes)]
     assert decide(slots, LENIENT).status is expected
 
 
@@ -136,8 +131,7 @@ def test_skipped_non_optional_slot_is_an_error(make_slot: MakeSlot, presence: st
         (
             ("required", "matched", 0.75),
             STRICT,
-            "required slot 'invoice' matched with confidence 0.7500, "
-            "below min_confidence 0.8000",
+            "required slot 'invoice' matched with confidence 0.7500, below min_confidence 0.8000",
         ),
         (("required", "matched", 0.9), STRICT, "required slot 'invoice' is matched"),
         (("optional", "skipped", None), STRICT, "optional slot 'invoice' is skipped"),

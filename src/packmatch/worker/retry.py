@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import redis.exceptions
 import sqlalchemy.exc
 from dramatiq.common import compute_backoff
-from dramatiq.errors import ConnectionError as BrokerConnectionError
+from dramatiq.errors import BrokerConnectionError
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 
 from packmatch.errors import PackmatchError, TransientError

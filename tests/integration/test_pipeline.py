@@ -1,0 +1,148 @@
+"""The Dramatiq pipeline with a real worker: on SQLite + in-process broker, and on PostgreSQL + Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from dramatiq.brokers.stub import StubBroker
+
+from packmatch.bootstrap import Runtime
+from packmatch.domain.models import PackageRun, RunStatus, SlotStatus
+from packmatch.errors import PermanentError
+from packmatch.services.pipeline import Pipeline
+from packmatch.store.tables import match_results, matching_runs
+from packmatch.worker.runner import InProcessWorker
+from tests.integration.conftest import World, build_world, invoice_row
+
+
+class Stack:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.world = build_world(runtime.services)
+        self.worker = InProcessWorker(runtime.broker, threads=2)
+
+    def drain(self) -> None:
+        """Block until every message (including retries and follow-ups) has been processed."""
+        broker, queue = self.runtime.broker, self.runtime.settings.queue_name
+        if isinstance(broker, StubBroker):
+            broker.join(queue, fail_fast=False)
+            self.worker.worker.join()
+        else:
+            broker.join(queue, timeout=60_000)
+
+    def submit(self, **documents: Any) -> PackageRun:
+        services = self.runtime.services
+        return services.runs.accept(self.world.organization_id, self.world.package_config_id, documents)
+
+    def get(self, run: PackageRun) -> PackageRun:
+        return self.runtime.services.runs.get(self.world.organization_id, run.id)
+
+    def count(self, table: sa.Table) -> int:
+        with self.runtime.services.db.transaction() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+@pytest.fixture(params=["sqlite+memory", pytest.param("postgres+redis", marks=[pytest.mark.postgres, pytest.mark.redis])])
+def stack(request: pytest.FixtureRequest, make_runtime: Callable[..., Runtime], tmp_path: Any) -> Iterator[Stack]:
+    if request.param == "sqlite+memory":
+        url = request.getfixturevalue("sqlite_url")
+        runtime = make_runtime(database_url=url)
+    else:
+        runtime = make_runtime(
+            database_url=request.getfixturevalue("postgres_url"),
+            broker_url=request.getfixturevalue("redis_url"),
+        )
+    stack = Stack(runtime)
+    with stack.worker:
+        yield stack
+
+
+def test_runs_reach_the_verdicts_of_their_inputs(stack: Stack) -> None:
+    passed = stack.submit(invoice=[invoice_row(0)], delivery_note=[invoice_row(1)])
+    review = stack.submit(invoice=[invoice_row(2)])
+    failed = stack.submit(invoice=[invoice_row(3, ref="NOPE", carrier="Unknown", total=1)])
+    stack.drain()
+    assert [stack.get(r).status for r in (passed, review, failed)] == [
+        RunStatus.PASSED,
+        RunStatus.REVIEW,
+        RunStatus.FAILED,
+    ]
+    final = stack.get(passed)
+    assert final.completed_at is not None
+    assert [s.status for s in final.slots] == [SlotStatus.MATCHED, SlotStatus.MATCHED]
+
+
+def test_a_run_without_rows_for_any_slot_still_finalizes(stack: Stack) -> None:
+    run = stack.submit()
+    stack.drain()
+    assert stack.get(run).status is RunStatus.FAILED
+
+
+def test_duplicate_messages_change_nothing(stack: Stack) -> None:
+    run = stack.submit(invoice=[invoice_row(0), invoice_row(1)], delivery_note=[invoice_row(2)])
+    stack.runtime.publisher.fan_out(run.id)
+    stack.drain()
+    first = stack.get(run)
+    for position in (0, 1):
+        stack.runtime.publisher.match_slot(run.id, position)
+    stack.runtime.publisher.fan_out(run.id)
+    stack.runtime.publisher.finalize(run.id)
+    stack.drain()
+    assert stack.get(run) == first
+    assert stack.count(matching_runs) == 2
+    assert stack.count(match_results) == 3
+
+
+def test_a_transient_failure_is_retried(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = Pipeline._reference_rows
+    calls: list[int] = []
+
+    def flaky(self: Pipeline, config: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise sa.exc.OperationalError("SELECT", {}, Exception("connection reset"))
+        return original(self, config)
+
+    monkeypatch.setattr(Pipeline, "_reference_rows", flaky)
+    run = stack.submit(invoice=[invoice_row(0)], delivery_note=[invoice_row(1)])
+    stack.drain()
+    assert stack.get(run).status is RunStatus.PASSED
+    assert len(calls) == 3
+
+
+def test_a_permanent_failure_ends_the_run_in_error_naming_the_slot(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def gone(self: Pipeline, config: Any) -> Any:
+        raise PermanentError("reference data ref_x no longer exists")
+
+    monkeypatch.setattr(Pipeline, "_reference_rows", gone)
+    run = stack.submit(invoice=[invoice_row(0)])
+    stack.drain()
+    final = stack.get(run)
+    assert final.status is RunStatus.ERROR
+    assert final.error is not None
+    assert "invoice" in final.error
+    assert "no longer exists" in final.error
+    assert final.slots[0].status is SlotStatus.ERROR
+
+
+def test_a_slot_that_keeps_failing_ends_in_error_when_retries_are_spent(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+
+    def down(self: Pipeline, config: Any) -> Any:
+        calls.append(1)
+        raise sa.exc.OperationalError("SELECT", {}, Exception("database is down"))
+
+    monkeypatch.setattr(Pipeline, "_reference_rows", down)
+    run = stack.submit(invoice=[invoice_row(0)])
+    stack.drain()
+    final = stack.get(run)
+    assert final.status is RunStatus.ERROR
+    assert "retries exhausted" in (final.error or "")
+    assert len(calls) == stack.runtime.settings.slot_max_retries + 1

@@ -1,0 +1,159 @@
+"""Repositories and guarded transitions on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+
+from packmatch.bootstrap import Runtime
+from packmatch.domain.models import Candidate, MatchResult, RunStatus, SlotStatus
+from packmatch.services.ports import utcnow
+from packmatch.store import runs as store
+from packmatch.store.db import alembic_config, migrate
+from packmatch.store.pagination import PageRequest
+from packmatch.store.tables import match_results, matching_runs
+from tests.integration.conftest import World, build_world, invoice_row
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def runtime(make_runtime: Callable[..., Runtime], postgres_url: str) -> Runtime:
+    return make_runtime(database_url=postgres_url)
+
+
+@pytest.fixture
+def world(runtime: Runtime) -> World:
+    return build_world(runtime.services)
+
+
+def accept(runtime: Runtime, world: World, rows: int = 2) -> store.SlotJob:
+    documents = {"invoice": [invoice_row(i) for i in range(rows)]}
+    run = runtime.services.runs.accept(world.organization_id, world.package_config_id, documents)
+    with runtime.services.db.transaction() as conn:
+        job = store.load_slot_job(conn, run.id, 0)
+    assert job is not None
+    return job
+
+
+def completion(job: store.SlotJob, matching_run_id: uuid.UUID) -> store.SlotCompletion:
+    now = utcnow()
+    results = [
+        MatchResult(
+            id=uuid.uuid4(),
+            matching_run_id=matching_run_id,
+            position=i,
+            document_id=row.document_id,
+            extraction_row_id=None,
+            matched=True,
+            matched_reference_row_id="BK-0",
+            confidence=0.9,
+            candidates=(Candidate(reference_row_id="BK-0", confidence=0.9, evidence={}),),
+            created_at=now,
+        )
+        for i, row in enumerate(job.rows)
+    ]
+    return store.SlotCompletion(
+        matching_run_id=matching_run_id,
+        status=SlotStatus.MATCHED,
+        confidence=0.9,
+        rows_matched=len(results),
+        avg_confidence=0.9,
+        results=results,
+    )
+
+
+def test_migrate_is_idempotent_and_matches_the_tables(postgres_url: str) -> None:
+    migrate(postgres_url)
+    migrate(postgres_url)
+    command.check(alembic_config(postgres_url))
+
+
+def test_a_slot_completes_once_however_often_it_is_delivered(runtime: Runtime, world: World) -> None:
+    job = accept(runtime, world)
+    db = runtime.services.db
+    with db.transaction() as conn:
+        first_id = store.start_matching_run(conn, job, utcnow())
+        second_id = store.start_matching_run(conn, job, utcnow())
+    assert first_id == second_id
+    with db.transaction() as conn:
+        assert store.complete_slot(conn, job.run_id, 0, completion(job, first_id), utcnow()) == 0
+    with db.transaction() as conn:
+        assert store.complete_slot(conn, job.run_id, 0, completion(job, first_id), utcnow()) is None
+    with db.transaction() as conn:
+        count = conn.execute(sa.select(sa.func.count()).select_from(match_results)).scalar_one()
+    assert count == len(job.rows)
+
+
+def test_concurrent_completions_of_one_slot_have_one_winner(runtime: Runtime, world: World) -> None:
+    job = accept(runtime, world)
+    with runtime.services.db.transaction() as conn:
+        matching_run_id = store.start_matching_run(conn, job, utcnow())
+    barrier = threading.Barrier(4)
+    outcomes: list[int | None] = []
+
+    def complete() -> None:
+        barrier.wait()
+        with runtime.services.db.transaction() as conn:
+            done = completion(job, matching_run_id)
+            outcomes.append(store.complete_slot(conn, job.run_id, 0, done, utcnow()))
+
+    threads = [threading.Thread(target=complete) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes, key=lambda o: -1 if o is None else o) == [None, None, None, 0]
+
+
+def test_a_run_is_finalized_exactly_once(runtime: Runtime, world: World) -> None:
+    job = accept(runtime, world)
+    with runtime.services.db.transaction() as conn:
+        assert store.finalize_run(conn, job.run_id, RunStatus.PASSED, None, utcnow())
+        assert not store.finalize_run(conn, job.run_id, RunStatus.ERROR, "late", utcnow())
+    run = runtime.services.runs.get(world.organization_id, job.run_id)
+    assert (run.status, run.error) == (RunStatus.PASSED, None)
+    assert run.completed_at is not None
+
+
+def test_one_matching_run_per_slot_is_enforced_by_the_database(runtime: Runtime, world: World) -> None:
+    job = accept(runtime, world)
+    with runtime.services.db.transaction() as conn:
+        store.start_matching_run(conn, job, utcnow())
+    row = {
+        "id": uuid.uuid4(),
+        "organization_id": world.organization_id,
+        "package_run_id": job.run_id,
+        "document_type": "invoice",
+        "matching_config_id": job.slot.matching_config_id,
+        "status": "running",
+        "rows_processed": 0,
+        "rows_matched": 0,
+        "created_at": utcnow(),
+    }
+    with pytest.raises(sa.exc.IntegrityError), runtime.services.db.transaction() as conn:
+        conn.execute(matching_runs.insert().values(**row))
+
+
+def test_runs_list_newest_first_and_filters_by_status(runtime: Runtime, world: World) -> None:
+    jobs = [accept(runtime, world, rows=1) for _ in range(3)]
+    with runtime.services.db.transaction() as conn:
+        store.finalize_run(conn, jobs[1].run_id, RunStatus.FAILED, None, utcnow())
+        everything = store.list_runs(conn, world.organization_id, PageRequest(limit=10))
+        failed = store.list_runs(conn, world.organization_id, PageRequest(), status=RunStatus.FAILED)
+    assert [r.id for r in everything.items] == [j.run_id for j in reversed(jobs)]
+    assert [r.id for r in failed.items] == [jobs[1].run_id]
+    assert failed.total == 1
+
+
+def test_another_organization_cannot_read_a_run(runtime: Runtime, world: World) -> None:
+    job = accept(runtime, world)
+    other = build_world(runtime.services, organization="globex")
+    with runtime.services.db.transaction() as conn:
+        assert store.get_run(conn, other.organization_id, job.run_id) is None
+        assert store.get_run(conn, world.organization_id, job.run_id) is not None
