@@ -1,0 +1,147 @@
+"""The production shape: real `packmatch api` and `packmatch worker` processes on PostgreSQL + Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import BOOKINGS, INVOICE_MAPPINGS, invoice
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+
+PACKMATCH = str(Path(sys.executable).parent / "packmatch")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Deployment:
+    base: str
+    key: str
+    api_log: Path
+    worker_log: Path
+    worker: subprocess.Popen[bytes]
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        request.add_header("Authorization", f"Bearer {self.key}")
+        request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def events(self, log: Path) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+
+
+def wait_until_ready(base: str, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
+    """Poll /readyz while the server starts: a separate process offers no event to await."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the API process exited during start-up"
+        try:
+            with urllib.request.urlopen(base + "/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.1)
+    pytest.fail("the API did not become ready in time")
+
+
+@pytest.fixture
+def deployment(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[Deployment]:
+    env = {
+        **os.environ,
+        "PACKMATCH_DATABASE_URL": postgres_url,
+        "PACKMATCH_BROKER_URL": redis_url,
+        "PACKMATCH_LOG_FORMAT": "json",
+    }
+    subprocess.run([PACKMATCH, "migrate"], env=env, check=True, capture_output=True)
+    created = subprocess.run(
+        [PACKMATCH, "keys", "create", "--organization", "acme"], env=env, check=True, capture_output=True
+    )
+    key = created.stdout.decode().strip()
+    port = free_port()
+    api_log, worker_log = tmp_path / "api.log", tmp_path / "worker.log"
+    with api_log.open("wb") as api_out, worker_log.open("wb") as worker_out:
+        api = subprocess.Popen(
+            [PACKMATCH, "api", "--port", str(port)], env=env, stdout=api_out, stderr=subprocess.STDOUT
+        )
+        worker = subprocess.Popen(
+            [PACKMATCH, "worker", "--processes", "1", "--threads", "2"],
+            env=env,
+            stdout=worker_out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(base, api)
+        yield Deployment(base, key, api_log, worker_log, worker)
+    finally:
+        for process in (api, worker):
+            process.send_signal(signal.SIGTERM)
+        for process in (api, worker):
+            process.wait(timeout=60)
+
+
+def test_the_walkthrough_reaches_passed_and_is_listed(deployment: Deployment) -> None:
+    status, ref = deployment.call("POST", "/v1/matching/reference-data", {"name": "bookings", "rows": BOOKINGS})
+    assert status == 201
+    status, mc = deployment.call(
+        "POST",
+        "/v1/matching/configs",
+        {"name": "Invoice to booking", "reference_data_id": ref["id"], "field_mappings": INVOICE_MAPPINGS},
+    )
+    assert status == 201
+    slots = [{"document_type": "invoice", "matching_config_id": mc["id"], "presence": "required"}]
+    status, pkg = deployment.call(
+        "POST", "/v1/matching/packages/configs", {"name": "Invoices", "document_type_configs": slots}
+    )
+    assert status == 201
+    body = {"package_config_id": pkg["id"], "input_documents": {"invoice": [invoice()]}}
+    status, run = deployment.call("POST", "/v1/matching/packages/runs?wait=20", body)
+    assert (status, run["status"]) == (200, "passed")
+    query = f"?package_config_id={pkg['id']}&status=passed"
+    status, listed = deployment.call("GET", "/v1/matching/packages/runs" + query)
+    assert status == 200
+    assert [r["id"] for r in listed["data"]] == [run["id"]]
+    matching_run_id = run["document_results"][0]["matching_run_id"]
+    status, results = deployment.call("GET", f"/v1/matching/runs/{matching_run_id}/results")
+    assert results["data"][0]["matched_reference_row_id"] == "BK-1"
+
+
+def test_logs_are_json_events_without_secrets_or_values(deployment: Deployment) -> None:
+    test_the_walkthrough_reaches_passed_and_is_listed(deployment)
+    deployment.worker.send_signal(signal.SIGTERM)
+    deployment.worker.wait(timeout=60)
+    api_events = deployment.events(deployment.api_log)
+    worker_events = deployment.events(deployment.worker_log)
+    assert {"http.request", "run.accepted"} <= {e["event"] for e in api_events}
+    expected = {"worker.started", "run.fanned_out", "slot.started", "slot.completed", "run.finalized"}
+    assert expected | {"worker.stopping"} <= {e["event"] for e in worker_events}
+    finalized = next(e for e in worker_events if e["event"] == "run.finalized")
+    assert {"timestamp", "level", "logger", "run_id", "status", "duration_ms"} <= finalized.keys()
+    text = deployment.api_log.read_text() + deployment.worker_log.read_text()
+    assert deployment.key not in text
+    assert "Bearer" not in text
+    assert "ABC1234567" not in text
