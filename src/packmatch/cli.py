@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from packmatch.logging import configure_logging, get_logger
 from packmatch.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from packmatch.services.accounts import Accounts
 
 log = get_logger("packmatch.cli")
 
@@ -58,7 +62,7 @@ def _migrate(_: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _accounts(settings: Settings):  # type: ignore[no-untyped-def]
+def _accounts(settings: Settings) -> Accounts:
     from packmatch.services.accounts import Accounts
     from packmatch.store.db import Database, migrate
 

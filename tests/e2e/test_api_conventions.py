@@ -247,3 +247,10 @@ def test_path_id_given_as_a_bare_uuid_is_accepted(api: Api) -> None:
 def test_path_id_without_hyphens_is_a_validation_error(api: Api) -> None:
     response = api.get(f"{PACKAGE_CONFIGS}/pkg_{uuid.uuid4().hex}")
     error_body(response, 400, "validation_error")
+
+
+def test_malformed_json_with_a_read_only_key_is_insufficient_scope(api: Api) -> None:
+    response = read_only(api).post(
+        "/v1/matching/reference-data", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    error_body(response, 403, "insufficient_scope")

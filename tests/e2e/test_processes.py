@@ -105,7 +105,9 @@ def deployment(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[De
 
 
 def test_the_walkthrough_reaches_passed_and_is_listed(deployment: Deployment) -> None:
-    status, ref = deployment.call("POST", "/v1/matching/reference-data", {"name": "bookings", "rows": BOOKINGS})
+    status, ref = deployment.call(
+        "POST", "/v1/matching/reference-data", {"name": "bookings", "rows": BOOKINGS}
+    )
     assert status == 201
     status, mc = deployment.call(
         "POST",

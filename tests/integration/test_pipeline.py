@@ -15,7 +15,7 @@ from packmatch.errors import PermanentError
 from packmatch.services.pipeline import Pipeline
 from packmatch.store.tables import match_results, matching_runs
 from packmatch.worker.runner import InProcessWorker
-from tests.integration.conftest import World, build_world, invoice_row
+from tests.integration.conftest import build_world, invoice_row
 
 
 class Stack:
@@ -45,8 +45,12 @@ class Stack:
             return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
 
 
-@pytest.fixture(params=["sqlite+memory", pytest.param("postgres+redis", marks=[pytest.mark.postgres, pytest.mark.redis])])
-def stack(request: pytest.FixtureRequest, make_runtime: Callable[..., Runtime], tmp_path: Any) -> Iterator[Stack]:
+@pytest.fixture(
+    params=["sqlite+memory", pytest.param("postgres+redis", marks=[pytest.mark.postgres, pytest.mark.redis])]
+)
+def stack(
+    request: pytest.FixtureRequest, make_runtime: Callable[..., Runtime], tmp_path: Any
+) -> Iterator[Stack]:
     if request.param == "sqlite+memory":
         url = request.getfixturevalue("sqlite_url")
         runtime = make_runtime(database_url=url)

@@ -11,8 +11,10 @@ import structlog
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from packmatch.api.deps import get_principal
 from packmatch.api.presenters import timestamp
 from packmatch.errors import FieldProblem, PackmatchError
 
@@ -90,8 +92,23 @@ async def on_packmatch_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, exc.code, exc.message, exc.details)
 
 
+async def _denied(request: Request, exc: RequestValidationError) -> PackmatchError | None:
+    """FastAPI parses a JSON body before it resolves dependencies, so a malformed body would be
+    reported before the key is checked; check the key first, as for every other request."""
+    if not any(e.get("type") == "json_invalid" for e in exc.errors()):
+        return None
+    try:
+        await run_in_threadpool(get_principal, request, request.app.state.services)
+    except PackmatchError as denied:
+        return denied
+    return None
+
+
 async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    denied = await _denied(request, exc)
+    if denied is not None:
+        return error_response(request, denied.code, denied.message)
     problems = [_problem(dict(e)) for e in exc.errors()]
     message = "; ".join(f"{p.field}: {p.message}" for p in problems[:3]) or "The request is invalid."
     return error_response(request, "validation_error", message, problems)

@@ -24,7 +24,7 @@ class KeyRecord:
 
 def get_or_create_organization(conn: Connection, name: str, now: datetime) -> uuid.UUID:
     found = conn.execute(sa.select(organizations.c.id).where(organizations.c.name == name))
-    existing = found.scalar_one_or_none()
+    existing: uuid.UUID | None = found.scalar_one_or_none()
     if existing is not None:
         return existing
     org_id = uuid.uuid4()

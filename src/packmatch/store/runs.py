@@ -213,7 +213,8 @@ def start_matching_run(conn: Connection, job: SlotJob, now: datetime) -> uuid.UU
             matching_runs.c.document_type == job.slot.document_type,
         )
     )
-    return found.scalar_one()
+    matching_run_id: uuid.UUID = found.scalar_one()
+    return matching_run_id
 
 
 def _resolve_slot(

@@ -80,14 +80,11 @@ def declare_actors(broker: dramatiq.Broker, settings: Settings, services: Servic
 
     control = {**retry_options, "retry_when": retry_control}
     return PipelineActors(
-        fan_out=dramatiq.actor(fan_out, actor_name="packmatch.fan_out", **control),
+        fan_out=dramatiq.actor(actor_name="packmatch.fan_out", **control)(fan_out),
         match_slot=dramatiq.actor(
-            match_slot,
-            actor_name="packmatch.match_slot",
-            time_limit=settings.slot_time_limit_ms,
-            **retry_options,
-        ),
-        finalize=dramatiq.actor(finalize, actor_name="packmatch.finalize", **control),
+            actor_name="packmatch.match_slot", time_limit=settings.slot_time_limit_ms, **retry_options
+        )(match_slot),
+        finalize=dramatiq.actor(actor_name="packmatch.finalize", **control)(finalize),
     )
 
 

@@ -51,4 +51,4 @@ def run_worker_processes(processes: int, threads: int) -> int:
         "--skip-logging",
     ]
     sys.argv = argv
-    return int(dramatiq_main() or 0)
+    return int(dramatiq_main() or 0)  # type: ignore[no-untyped-call]

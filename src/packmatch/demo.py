@@ -1,0 +1,255 @@
+"""`packmatch demo`: a sample world, a dozen sample bundles through the real pipeline, their verdicts.
+
+The sample world — reference data, one matching config per document type, the "Shipment bundle"
+package config and the labelled bundles — is package data (`samples/world.json`). Every demo run
+creates it afresh under the organization "demo" and submits the bundles through the services, so
+they travel the same Dramatiq pipeline as runs posted over HTTP (here with an in-process worker).
+Creating afresh keeps earlier demo runs as they were and makes the verdicts always follow the
+bundled data, at the price of one more copy of the world per run.
+
+stdout carries the report alone (the CLI sends logs to stderr); the exit code is 0 when every run
+reached a final status, 1 when some were still running at the timeout.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from pydantic import model_validator
+
+from packmatch.bootstrap import build_runtime
+from packmatch.domain.ids import Kind, format_id
+from packmatch.domain.models import (
+    FieldMapping,
+    Frozen,
+    InputRow,
+    PackageConfig,
+    PackageRun,
+    PassCriteria,
+    Presence,
+    RunStatus,
+    Slot,
+    SlotResult,
+)
+from packmatch.services.configs import MatchingConfigInput, PackageConfigInput
+from packmatch.services.container import Services
+from packmatch.settings import Settings
+from packmatch.worker.runner import InProcessWorker
+
+WORLD_RESOURCE = "samples/world.json"
+TIMEOUT_SECONDS = 60.0
+POLL_SECONDS = 0.05
+API_KEY_SCOPES = frozenset({"read", "write"})
+VERDICT_ORDER = (RunStatus.PASSED, RunStatus.REVIEW, RunStatus.FAILED, RunStatus.ERROR)
+SERVE_URL = "http://127.0.0.1:8000"
+
+
+# --- the sample world, as bundled --------------------------------------------------------------
+
+
+class DatasetSpec(Frozen):
+    name: str
+    rows: tuple[dict[str, Any], ...]
+
+
+class MatchingSpec(Frozen):
+    name: str
+    reference_data: str
+    field_mappings: tuple[FieldMapping, ...]
+    threshold: float = 0.85
+
+
+class SlotSpec(Frozen):
+    document_type: str
+    matching_config: str
+    presence: Presence
+
+
+class PackageSpec(Frozen):
+    name: str
+    document_type_configs: tuple[SlotSpec, ...]
+    pass_criteria: PassCriteria
+
+
+class Bundle(Frozen):
+    label: str
+    expected_verdict: RunStatus
+    why: str
+    input_documents: dict[str, tuple[InputRow, ...]]
+
+
+class World(Frozen):
+    organization: str
+    reference_data: tuple[DatasetSpec, ...]
+    matching_configs: tuple[MatchingSpec, ...]
+    package_config: PackageSpec
+    bundles: tuple[Bundle, ...]
+
+    @model_validator(mode="after")
+    def _names_resolve(self) -> World:
+        datasets = {d.name for d in self.reference_data}
+        configs = {m.name for m in self.matching_configs}
+        dangling = [m.reference_data for m in self.matching_configs if m.reference_data not in datasets]
+        slots = self.package_config.document_type_configs
+        dangling += [s.matching_config for s in slots if s.matching_config not in configs]
+        if dangling:
+            raise ValueError(f"the sample world names what it does not define: {dangling}")
+        return self
+
+
+def load_world() -> World:
+    """The bundled sample world, validated."""
+    text = resources.files("packmatch").joinpath(WORLD_RESOURCE).read_text(encoding="utf-8")
+    return World.model_validate_json(text)
+
+
+# --- installing the world and playing the bundles ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Installed:
+    """What the demo created: where it lives and how to reach it over the API."""
+
+    organization_id: uuid.UUID
+    api_key: str
+    package: PackageConfig
+
+
+@dataclass(frozen=True)
+class Played:
+    bundle: Bundle
+    run: PackageRun
+
+
+def install_world(services: Services, world: World) -> Installed:
+    """Create the world's datasets and configs under its organization (made if needed)."""
+    key = services.accounts.create_key(world.organization, API_KEY_SCOPES)
+    org = services.accounts.authenticate(key).organization_id
+    datasets = {d.name: services.reference_data.create(org, d.name, d.rows).id for d in world.reference_data}
+    matching: dict[str, uuid.UUID] = {}
+    for spec in world.matching_configs:
+        data = MatchingConfigInput(spec.name, datasets[spec.reference_data], spec.field_mappings, spec.threshold)
+        matching[spec.name] = services.configs.create_matching(org, data).id
+    package = services.configs.create_package(org, _package_input(world.package_config, matching))
+    return Installed(org, key, package)
+
+
+def _package_input(spec: PackageSpec, matching: dict[str, uuid.UUID]) -> PackageConfigInput:
+    slots = [
+        Slot(document_type=s.document_type, matching_config_id=matching[s.matching_config], presence=s.presence)
+        for s in spec.document_type_configs
+    ]
+    return PackageConfigInput(spec.name, slots, spec.pass_criteria)
+
+
+def submit_bundles(services: Services, installed: Installed, bundles: Sequence[Bundle]) -> list[uuid.UUID]:
+    org, package_id = installed.organization_id, installed.package.id
+    return [services.runs.accept(org, package_id, bundle.input_documents).id for bundle in bundles]
+
+
+def wait_for_runs(
+    services: Services, organization_id: uuid.UUID, run_ids: Sequence[uuid.UUID], timeout_seconds: float
+) -> list[PackageRun] | None:
+    """Every run once final, in the given order; ``None`` if some are still running at the timeout."""
+    deadline = time.monotonic() + timeout_seconds
+    final: dict[uuid.UUID, PackageRun] = {}
+    while True:
+        for run_id in run_ids:
+            if run_id not in final:
+                run = services.runs.get(organization_id, run_id)
+                if run.status is not RunStatus.RUNNING:
+                    final[run_id] = run
+        if len(final) == len(run_ids):
+            return [final[run_id] for run_id in run_ids]
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(POLL_SECONDS)
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+
+def slot_cell(slot: SlotResult) -> str:
+    """``matched 0.97``, ``unmatched 0.80``, ``missing``, ``skipped``…"""
+    if slot.confidence is None:
+        return slot.status.value
+    return f"{slot.status.value} {slot.confidence:.2f}"
+
+
+def render_table(played: Sequence[Played], slot_names: Sequence[str]) -> list[str]:
+    """One aligned line per bundle under a header; columns are separated by two spaces or more."""
+    rows = [["bundle", "verdict", *slot_names]]
+    rows += [[p.bundle.label, p.run.status.value, *(slot_cell(s) for s in p.run.slots)] for p in played]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return [line.rstrip() for line in lines]
+
+
+def summary_line(runs: Sequence[PackageRun]) -> str:
+    counts = Counter(run.status for run in runs)
+    parts = [f"{counts[status]} {status.value}" for status in VERDICT_ORDER if counts[status]]
+    return f"{len(runs)} bundles: " + ", ".join(parts)
+
+
+def title_line(package: PackageConfig, organization: str) -> str:
+    slots = ", ".join(f"{s.document_type} {s.presence.value}" for s in package.slots)
+    return f'Sample bundles for "{package.name}" ({slots}) in organization "{organization}":'
+
+
+def explore_hint(installed: Installed) -> list[str]:
+    package_id = format_id(Kind.PACKAGE_CONFIG, installed.package.id)
+    runs_url = f"{SERVE_URL}/v1/matching/packages/runs?package_config_id={package_id}"
+    return [
+        "Explore the runs, slot results and match evidence over the HTTP API:",
+        "  packmatch serve      (from this directory, or with the same PACKMATCH_DATABASE_URL)",
+        f"  open {SERVE_URL}/docs and authorize with this demo API key:",
+        f"  {installed.api_key}",
+        f'  curl -H "Authorization: Bearer {installed.api_key}" "{runs_url}"',
+    ]
+
+
+def render_report(world: World, installed: Installed, played: Sequence[Played]) -> str:
+    slot_names = [slot.document_type for slot in installed.package.slots]
+    lines = [title_line(installed.package, world.organization), ""]
+    lines += render_table(played, slot_names)
+    lines += ["", summary_line([p.run for p in played]), "", *explore_hint(installed)]
+    return "\n".join(lines)
+
+
+# --- entry point --------------------------------------------------------------------------------
+
+
+def play(services: Services, world: World, timeout_seconds: float) -> int:
+    """Install the world, submit its bundles, wait for their verdicts and print the report."""
+    installed = install_world(services, world)
+    run_ids = submit_bundles(services, installed, world.bundles)
+    runs = wait_for_runs(services, installed.organization_id, run_ids, timeout_seconds)
+    if runs is None:
+        print(
+            f"packmatch demo: some runs were still running after {timeout_seconds:g} s; "
+            "no worker finished them (is the broker reachable?)",
+            file=sys.stderr,
+        )
+        return 1
+    played = [Played(bundle, run) for bundle, run in zip(world.bundles, runs, strict=True)]
+    print(render_report(world, installed, played))
+    return 0
+
+
+def run_demo(settings: Settings, *, timeout_seconds: float = TIMEOUT_SECONDS) -> int:
+    """Run the demo on `settings` (embedded defaults: SQLite file, in-memory broker)."""
+    world = load_world()
+    runtime = build_runtime(settings, migrate_first=True)
+    try:
+        with InProcessWorker(runtime.broker, threads=settings.worker_threads):
+            return play(runtime.services, world, timeout_seconds)
+    finally:
+        runtime.close()
