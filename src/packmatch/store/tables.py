@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
 
@@ -30,7 +29,9 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+# Plain JSON (not JSONB) on PostgreSQL: it keeps key order, so rows and evidence read back in the
+# order they were written. Nothing queries inside these documents.
+JSONType = sa.JSON()
 
 metadata = sa.MetaData(
     naming_convention={
