@@ -13,6 +13,7 @@ reached a final status, 1 when some were still running at the timeout.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 import uuid
@@ -133,18 +134,27 @@ def install_world(services: Services, world: World) -> Installed:
     key = services.accounts.create_key(world.organization, API_KEY_SCOPES)
     org = services.accounts.authenticate(key).organization_id
     datasets = {d.name: services.reference_data.create(org, d.name, d.rows).id for d in world.reference_data}
-    matching: dict[str, uuid.UUID] = {}
-    for spec in world.matching_configs:
-        data = MatchingConfigInput(spec.name, datasets[spec.reference_data], spec.field_mappings, spec.threshold)
-        matching[spec.name] = services.configs.create_matching(org, data).id
+    matching = {
+        spec.name: _create_matching(services, org, spec, datasets[spec.reference_data])
+        for spec in world.matching_configs
+    }
     package = services.configs.create_package(org, _package_input(world.package_config, matching))
     return Installed(org, key, package)
 
 
+def _create_matching(
+    services: Services, organization_id: uuid.UUID, spec: MatchingSpec, dataset_id: uuid.UUID
+) -> uuid.UUID:
+    data = MatchingConfigInput(spec.name, dataset_id, spec.field_mappings, spec.threshold)
+    return services.configs.create_matching(organization_id, data).id
+
+
 def _package_input(spec: PackageSpec, matching: dict[str, uuid.UUID]) -> PackageConfigInput:
     slots = [
-        Slot(document_type=s.document_type, matching_config_id=matching[s.matching_config], presence=s.presence)
-        for s in spec.document_type_configs
+        Slot(
+            document_type=d.document_type, matching_config_id=matching[d.matching_config], presence=d.presence
+        )
+        for d in spec.document_type_configs
     ]
     return PackageConfigInput(spec.name, slots, spec.pass_criteria)
 
@@ -199,9 +209,15 @@ def summary_line(runs: Sequence[PackageRun]) -> str:
     return f"{len(runs)} bundles: " + ", ".join(parts)
 
 
-def title_line(package: PackageConfig, organization: str) -> str:
+def title_lines(package: PackageConfig, organization: str, bundles: int) -> list[str]:
     slots = ", ".join(f"{s.document_type} {s.presence.value}" for s in package.slots)
-    return f'Sample bundles for "{package.name}" ({slots}) in organization "{organization}":'
+    criteria = package.pass_criteria.model_dump()
+    rules = ", ".join(f"{name}={json.dumps(value)}" for name, value in criteria.items())
+    return [
+        f'packmatch demo: {bundles} sample bundles for "{package.name}" (organization "{organization}")',
+        f"  slots: {slots}",
+        f"  pass criteria: {rules}",
+    ]
 
 
 def explore_hint(installed: Installed) -> list[str]:
@@ -218,7 +234,7 @@ def explore_hint(installed: Installed) -> list[str]:
 
 def render_report(world: World, installed: Installed, played: Sequence[Played]) -> str:
     slot_names = [slot.document_type for slot in installed.package.slots]
-    lines = [title_line(installed.package, world.organization), ""]
+    lines = [*title_lines(installed.package, world.organization, len(played)), ""]
     lines += render_table(played, slot_names)
     lines += ["", summary_line([p.run for p in played]), "", *explore_hint(installed)]
     return "\n".join(lines)
