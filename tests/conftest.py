@@ -7,6 +7,7 @@ developer laptop, and fails when `CI=true` (as dramatiq's own `check_redis` does
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -82,11 +83,19 @@ def redis_url() -> str:
     return REDIS_URL
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, made once; each test gets a copy (migrating costs more than copying)."""
+    path = tmp_path_factory.mktemp("template") / "packmatch.db"
+    migrate(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'packmatch.db'}"
-    migrate(url)
-    return url
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    path = tmp_path / "packmatch.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
 
 
 def fast_settings(**overrides: object) -> Settings:

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 import dramatiq
 
 from packmatch.services.container import Services
+from packmatch.services.reconciler import Reconciler
 from packmatch.settings import Settings
 from packmatch.store.db import Database, migrate
 from packmatch.worker.actors import DramatiqPublisher, PipelineActors, declare_actors
 from packmatch.worker.broker import build_broker
+from packmatch.worker.reconciler import ReconcilerThread, leader_lock
 
 
 @dataclass
@@ -35,6 +37,20 @@ class Runtime:
                     db = Database.from_url(self.settings.database_url)
                     self._services = Services.build(db, self.publisher)
         return self._services
+
+    def reconciler(self) -> Reconciler:
+        services = self.services
+        return Reconciler(
+            services.db,
+            self.publisher,
+            services.pipeline,
+            stall_seconds=self.settings.stall_seconds,
+            deadline_seconds=self.settings.run_deadline_seconds,
+        )
+
+    def reconciler_thread(self) -> ReconcilerThread:
+        lock = leader_lock(self.services.db.engine)
+        return ReconcilerThread(self.reconciler, lock, self.settings.reconcile_interval_seconds)
 
     def close(self) -> None:
         if self._services is not None:

@@ -25,8 +25,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     runtime = build_runtime(settings, migrate_first=True)
     app = create_app(runtime.services, settings)
+    reconciler = runtime.reconciler_thread()
+    reconciler.start()
     with InProcessWorker(runtime.broker, threads=settings.worker_threads):
         uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    reconciler.stop()
     runtime.close()
     return 0
 

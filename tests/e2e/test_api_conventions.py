@@ -89,6 +89,14 @@ def test_request_with_a_non_bearer_scheme_is_unauthorized(api: Api) -> None:
     error_body(response, 401, "unauthorized")
 
 
+def test_request_with_a_revoked_key_is_unauthorized(api: Api) -> None:
+    other = api.other_organization()
+    accounts = api.runtime.services.accounts
+    [(_, record)] = accounts.list_keys("globex")
+    accounts.revoke(record.id)
+    error_body(other.get(PACKAGE_CONFIGS), 401, "unauthorized")
+
+
 def test_read_only_key_can_list(api: Api) -> None:
     response = read_only(api).get(PACKAGE_CONFIGS)
     assert response.status_code == 200
@@ -254,3 +262,16 @@ def test_malformed_json_with_a_read_only_key_is_insufficient_scope(api: Api) -> 
         "/v1/matching/reference-data", content=b"{not json", headers={"Content-Type": "application/json"}
     )
     error_body(response, 403, "insufficient_scope")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "pkg_a1b2_3d4-e5f6-4890-abcd-ef1234567890",
+        "pkg_a1b2c3d4e5f64890abcdef1234567890----",
+        "pkg_+1b2c3d4-e5f6-4890-abcd-ef1234567890",
+        "pkg_ a1b2c3d4-e5f6-4890-abcd-ef123456789",
+    ],
+)
+def test_path_id_that_only_resembles_a_uuid_is_a_validation_error(api: Api, raw: str) -> None:
+    error_body(api.get(f"{PACKAGE_CONFIGS}/{raw}"), 400, "validation_error")

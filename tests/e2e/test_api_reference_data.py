@@ -6,6 +6,8 @@ import re
 import uuid
 from typing import Any
 
+import pytest
+
 from tests.e2e.conftest import BOOKINGS, Api
 
 REFERENCE_DATA = "/v1/matching/reference-data"
@@ -229,3 +231,11 @@ def test_another_organization_cannot_delete_the_dataset(api: Api) -> None:
     created = create_bookings(api)
     error_body(delete(api.other_organization(), created["links"]["self"]), 404, "not_found")
     assert api.get(created["links"]["self"]).status_code == 200
+
+
+@pytest.mark.parametrize("number", [b"NaN", b"Infinity", b"-Infinity"])
+def test_non_finite_numbers_in_rows_are_rejected_naming_the_row(api: Api, number: bytes) -> None:
+    content = b'{"name": "n", "rows": [{"a": 1}, {"a": {"b": [%s]}}]}' % number
+    response = api.post(REFERENCE_DATA, content=content, headers={"Content-Type": "application/json"})
+    body = error_body(response, 400, "validation_error")
+    assert [d["field"] for d in body["details"]] == ["rows[1]"]

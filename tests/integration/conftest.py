@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from packmatch.domain.models import FieldMapping, InputRow, PassCriteria, Presence, Slot, Strategy
+import pytest
+import sqlalchemy as sa
+from dramatiq.brokers.stub import StubBroker
+
+from packmatch.bootstrap import Runtime
+from packmatch.domain.models import (
+    FieldMapping,
+    InputRow,
+    PackageRun,
+    PassCriteria,
+    Presence,
+    Slot,
+    Strategy,
+)
 from packmatch.services.configs import MatchingConfigInput, PackageConfigInput
 from packmatch.services.container import Services
+from packmatch.worker.runner import InProcessWorker
+
+SERVICES = [pytest.mark.postgres, pytest.mark.redis]
 
 BOOKINGS = [
     {"id": f"BK-{i}", "reference": f"REF{i:07d}", "carrier_name": carrier, "amount": 1000.0 + i}
@@ -51,3 +69,45 @@ def build_world(services: Services, organization: str = "acme") -> World:
 def invoice_row(i: int, document_id: str | None = None, **values: object) -> InputRow:
     base = {"ref": f"REF{i:07d}", "carrier": BOOKINGS[i]["carrier_name"], "total": 1000.0 + i}
     return InputRow(document_id=document_id or f"doc_{i}", values={**base, **values})
+
+
+class Stack:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.world = build_world(runtime.services)
+        self.worker = InProcessWorker(runtime.broker, threads=2)
+
+    def drain(self) -> None:
+        """Block until every message (including retries and follow-ups) has been processed."""
+        broker, queue = self.runtime.broker, self.runtime.settings.queue_name
+        if isinstance(broker, StubBroker):
+            broker.join(queue, fail_fast=False)
+            self.worker.worker.join()
+        else:
+            broker.join(queue, timeout=60_000)
+
+    def submit(self, **documents: Any) -> PackageRun:
+        services = self.runtime.services
+        return services.runs.accept(self.world.organization_id, self.world.package_config_id, documents)
+
+    def get(self, run: PackageRun) -> PackageRun:
+        return self.runtime.services.runs.get(self.world.organization_id, run.id)
+
+    def count(self, table: sa.Table) -> int:
+        with self.runtime.services.db.transaction() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+@pytest.fixture(params=["sqlite+memory", pytest.param("postgres+redis", marks=SERVICES)])
+def stack(request: pytest.FixtureRequest, make_runtime: Callable[..., Runtime]) -> Iterator[Stack]:
+    """A world of configs and a running in-process worker, on each pair of backends."""
+    if request.param == "sqlite+memory":
+        runtime = make_runtime(database_url=request.getfixturevalue("sqlite_url"))
+    else:
+        runtime = make_runtime(
+            database_url=request.getfixturevalue("postgres_url"),
+            broker_url=request.getfixturevalue("redis_url"),
+        )
+    stack = Stack(runtime)
+    with stack.worker:
+        yield stack

@@ -2,66 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from dramatiq.brokers.stub import StubBroker
 
-from packmatch.bootstrap import Runtime
-from packmatch.domain.models import PackageRun, RunStatus, SlotStatus
+from packmatch.domain.models import RunStatus, SlotStatus
 from packmatch.errors import PermanentError
 from packmatch.services.pipeline import Pipeline
 from packmatch.store.tables import match_results, matching_runs
-from packmatch.worker.runner import InProcessWorker
-from tests.integration.conftest import build_world, invoice_row
-
-
-class Stack:
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self.world = build_world(runtime.services)
-        self.worker = InProcessWorker(runtime.broker, threads=2)
-
-    def drain(self) -> None:
-        """Block until every message (including retries and follow-ups) has been processed."""
-        broker, queue = self.runtime.broker, self.runtime.settings.queue_name
-        if isinstance(broker, StubBroker):
-            broker.join(queue, fail_fast=False)
-            self.worker.worker.join()
-        else:
-            broker.join(queue, timeout=60_000)
-
-    def submit(self, **documents: Any) -> PackageRun:
-        services = self.runtime.services
-        return services.runs.accept(self.world.organization_id, self.world.package_config_id, documents)
-
-    def get(self, run: PackageRun) -> PackageRun:
-        return self.runtime.services.runs.get(self.world.organization_id, run.id)
-
-    def count(self, table: sa.Table) -> int:
-        with self.runtime.services.db.transaction() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
-
-
-@pytest.fixture(
-    params=["sqlite+memory", pytest.param("postgres+redis", marks=[pytest.mark.postgres, pytest.mark.redis])]
-)
-def stack(
-    request: pytest.FixtureRequest, make_runtime: Callable[..., Runtime], tmp_path: Any
-) -> Iterator[Stack]:
-    if request.param == "sqlite+memory":
-        url = request.getfixturevalue("sqlite_url")
-        runtime = make_runtime(database_url=url)
-    else:
-        runtime = make_runtime(
-            database_url=request.getfixturevalue("postgres_url"),
-            broker_url=request.getfixturevalue("redis_url"),
-        )
-    stack = Stack(runtime)
-    with stack.worker:
-        yield stack
+from tests.integration.conftest import Stack, invoice_row
 
 
 def test_runs_reach_the_verdicts_of_their_inputs(stack: Stack) -> None:

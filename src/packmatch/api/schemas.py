@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from packmatch.domain.models import FieldMapping, PassCriteria, Presence, Strategy
 
@@ -17,13 +18,33 @@ DocumentType = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,64}$")]
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
+def _has_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_non_finite(v) for v in value)
+    return False
+
+
+def _finite(value: dict[str, Any]) -> dict[str, Any]:
+    """Python's JSON parser accepts NaN and ±Infinity; JSON (and PostgreSQL) do not."""
+    if _has_non_finite(value):
+        raise ValueError("NaN and Infinity are not JSON numbers.")
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(_finite)]
+
+
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 class ReferenceDataCreate(Body):
     name: Name
-    rows: list[dict[str, Any]] = Field(max_length=5_000_000)
+    rows: list[JsonObject] = Field(max_length=5_000_000)
 
 
 class FieldMappingIn(Body):
@@ -68,7 +89,7 @@ class PackageConfigCreate(Body):
 class InputRowIn(Body):
     document_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     extraction_row_id: Annotated[str, StringConstraints(max_length=200)] | None = None
-    values: dict[str, Any]
+    values: JsonObject
 
 
 class PackageRunCreate(Body):

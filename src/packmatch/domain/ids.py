@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from enum import StrEnum
 
@@ -31,8 +32,9 @@ _LABELS = {
 }
 
 
-def new_id() -> uuid.UUID:
-    return uuid.uuid4()
+# The canonical 8-4-4-4-12 form only: uuid.UUID() alone also accepts braces, "urn:uuid:" and
+# misplaced hyphens, which are not ids we ever issue.
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def format_id(kind: Kind, value: uuid.UUID) -> str:
@@ -43,10 +45,7 @@ def parse_id(kind: Kind, text: str, *, field: str = "id") -> uuid.UUID:
     """Accept `<prefix>_<uuid>` or a bare UUID; anything else is a validation error."""
     prefix = f"{kind.value}_"
     raw = text[len(prefix) :] if text.startswith(prefix) else text
-    try:
-        if len(raw) != 36:
-            raise ValueError(raw)
-        return uuid.UUID(raw)
-    except ValueError:
+    if _UUID.fullmatch(raw) is None:
         message = f"Invalid {_LABELS[kind]} ID format. Must be a UUID."
-        raise ValidationFailed(message, details=[FieldProblem(field, message)]) from None
+        raise ValidationFailed(message, details=[FieldProblem(field, message)])
+    return uuid.UUID(raw)

@@ -113,8 +113,11 @@ class Pipeline:
         if remaining == 0:
             self.publisher.finalize(run_id)
 
-    def finalize(self, run_id: uuid.UUID) -> RunStatus | None:
-        """Give a run its verdict once; returns the verdict, or None if there was nothing to do."""
+    def finalize(self, run_id: uuid.UUID, *, error_override: str | None = None) -> RunStatus | None:
+        """Give a run its verdict once; returns the verdict, or None if there was nothing to do.
+
+        `error_override` replaces the verdict's error message (the reconciler's "deadline exceeded").
+        """
         with self.db.transaction() as conn:
             run = store.get_run(conn, None, run_id)
             snapshot = store.get_snapshot(conn, run_id)
@@ -124,7 +127,10 @@ class Pipeline:
                 return None
             verdict = decide(run.slots, snapshot.package_config.pass_criteria)
             now = self.clock()
-            if not store.finalize_run(conn, run_id, verdict.status, error_message(verdict), now):
+            message = error_message(verdict)
+            if verdict.status is RunStatus.ERROR and error_override is not None:
+                message = error_override
+            if not store.finalize_run(conn, run_id, verdict.status, message, now):
                 return None
         duration_ms = round((now - run.created_at).total_seconds() * 1000, 1)
         log.info(

@@ -214,6 +214,8 @@ def start_matching_run(conn: Connection, job: SlotJob, now: datetime) -> uuid.UU
         )
     )
     matching_run_id: uuid.UUID = found.scalar_one()
+    # A slot that has started is progress: the reconciler leaves the run alone for a while.
+    conn.execute(package_runs.update().where(package_runs.c.id == job.run_id).values(progress_at=now))
     return matching_run_id
 
 

@@ -11,9 +11,11 @@ import dramatiq
 from packmatch.bootstrap import build_runtime
 from packmatch.logging import configure_logging
 from packmatch.settings import load_settings
+from packmatch.worker.middleware import RunsReconciler
 
 settings = load_settings()
 configure_logging(settings.log_format, settings.log_level)
 runtime = build_runtime(settings)
 broker = runtime.broker
+broker.add_middleware(RunsReconciler(runtime.reconciler_thread))
 dramatiq.set_broker(broker)

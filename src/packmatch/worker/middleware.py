@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
@@ -10,6 +11,7 @@ from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
 
 from packmatch.logging import get_logger
+from packmatch.worker.reconciler import ReconcilerThread
 
 log = get_logger(__name__)
 
@@ -46,3 +48,19 @@ class LogContext(Middleware):
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         log.info("worker.stopping")
+
+
+class RunsReconciler(Middleware):
+    """Runs the reconciler thread for as long as the worker runs (SPEC §1: `packmatch worker`)."""
+
+    def __init__(self, make_thread: Callable[[], ReconcilerThread]) -> None:
+        self.make_thread = make_thread
+        self.thread: ReconcilerThread | None = None
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self.thread = self.make_thread()
+        self.thread.start()
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        if self.thread is not None:
+            self.thread.stop()

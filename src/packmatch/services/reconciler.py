@@ -1,0 +1,80 @@
+"""Re-drive runs that stopped making progress; end runs past their deadline (SPEC §6).
+
+Messages can be lost (a broker restarted empty, a worker killed with messages in memory, a crash
+between commit and send). The database still knows every unfinished run, so one periodic pass can
+repair them: re-sending a message is always safe because every step is idempotent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from packmatch.logging import get_logger
+from packmatch.services.pipeline import Pipeline
+from packmatch.services.ports import Clock, Publisher, utcnow
+from packmatch.store import reconcile as store
+from packmatch.store.db import Database
+
+log = get_logger(__name__)
+
+DEADLINE_ERROR = "deadline exceeded"
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    redriven: int = 0
+    expired: int = 0
+
+
+class Reconciler:
+    def __init__(
+        self,
+        db: Database,
+        publisher: Publisher,
+        pipeline: Pipeline,
+        *,
+        stall_seconds: float,
+        deadline_seconds: float,
+        clock: Clock = utcnow,
+        batch: int = 500,
+    ) -> None:
+        self.db = db
+        self.publisher = publisher
+        self.pipeline = pipeline
+        self.stall = timedelta(seconds=stall_seconds)
+        self.deadline = timedelta(seconds=deadline_seconds)
+        self.clock = clock
+        self.batch = batch
+
+    def reconcile_once(self) -> ReconcileReport:
+        expired = self._expire_overdue()
+        redriven = self._redrive_stalled()
+        return ReconcileReport(redriven=redriven, expired=expired)
+
+    def _expire_overdue(self) -> int:
+        now = self.clock()
+        with self.db.transaction() as conn:
+            run_ids = store.overdue(conn, now - self.deadline, self.batch)
+        for run_id in run_ids:
+            with self.db.transaction() as conn:
+                slots = store.expire_pending_slots(conn, run_id, DEADLINE_ERROR, now)
+            status = self.pipeline.finalize(run_id, error_override=DEADLINE_ERROR)
+            log.warning(
+                "run.reconciled", run_id=str(run_id), action="deadline_exceeded", slots=slots, status=status
+            )
+        return len(run_ids)
+
+    def _redrive_stalled(self) -> int:
+        now = self.clock()
+        with self.db.transaction() as conn:
+            stalled = store.claim_stalled(conn, now - self.stall, now, self.batch)
+        for run in stalled:
+            if run.slots_pending == 0:
+                action = "finalize"
+                self.publisher.finalize(run.id)
+            else:
+                action = "fan_out"
+                self.publisher.fan_out(run.id)
+            log.info("run.reconciled", run_id=str(run.id), action=action, slots_pending=run.slots_pending)
+        return len(stalled)
