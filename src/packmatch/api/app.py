@@ -34,6 +34,15 @@ Authenticate with `Authorization: Bearer <key>`; every error has the same JSON e
 """
 
 
+# CSV uploads of reference data are streamed and may exceed the 10 MiB body limit (SPEC §2).
+STREAMED_UPLOADS = frozenset({("POST", "/v1/matching/reference-data")})
+
+
+def _streamed_upload(request: Request) -> bool:
+    is_multipart = request.headers.get("content-type", "").startswith("multipart/form-data")
+    return is_multipart and (request.method, request.url.path) in STREAMED_UPLOADS
+
+
 async def _request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
     request_id = format_id(Kind.REQUEST, uuid.uuid4())
     request.state.request_id = request_id
@@ -42,7 +51,7 @@ async def _request_context(request: Request, call_next: Callable[[Request], Awai
     started = time.perf_counter()
     max_body = request.app.state.settings.max_body_bytes
     length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > max_body:
+    if length.isdigit() and int(length) > max_body and not _streamed_upload(request):
         response: Response = errors.error_response(
             request, "payload_too_large", f"The request body exceeds {max_body} bytes."
         )
