@@ -25,6 +25,7 @@ from packmatch.domain.ids import Kind, format_id
 from packmatch.errors import PackmatchError
 from packmatch.services.container import Services
 from packmatch.settings import Settings
+from packmatch.transient import is_transient
 
 log = structlog.get_logger("packmatch.api")
 
@@ -58,8 +59,8 @@ async def _request_context(request: Request, call_next: Callable[[Request], Awai
     else:
         try:
             response = await call_next(request)
-        except Exception:
-            response = errors.internal_error(request)
+        except Exception as exc:
+            response = errors.unavailable(request) if is_transient(exc) else errors.internal_error(request)
     response.headers["X-Request-Id"] = request_id
     log.info(
         "http.request",

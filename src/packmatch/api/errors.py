@@ -130,3 +130,14 @@ async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
 def internal_error(request: Request) -> JSONResponse:
     structlog.get_logger("packmatch.api").exception("http.unhandled_error", path=request.url.path)
     return error_response(request, "internal_error", "An internal error occurred. It has been logged.")
+
+
+def unavailable(request: Request) -> JSONResponse:
+    """A dependency (database, broker) is briefly unreachable: 503, retryable, no trace to the client."""
+    structlog.get_logger("packmatch.api").warning("http.dependency_unavailable", path=request.url.path)
+    return error_response(
+        request,
+        "unavailable",
+        "A dependency is temporarily unavailable. Retry shortly.",
+        headers={"Retry-After": "1"},
+    )

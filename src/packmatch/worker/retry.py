@@ -4,32 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import redis.exceptions
-import sqlalchemy.exc
 from dramatiq.common import compute_backoff
-from dramatiq.errors import BrokerConnectionError
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 
-from packmatch.errors import PackmatchError, TransientError
+from packmatch.errors import PackmatchError
+from packmatch.transient import is_transient
 
-_TRANSIENT: tuple[type[BaseException], ...] = (
-    TransientError,
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    sqlalchemy.exc.DisconnectionError,
-    sqlalchemy.exc.TimeoutError,
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    BrokerConnectionError,
-    ConnectionError,
-    TimeoutError,
-)
-
-
-def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, _TRANSIENT)
+__all__ = ["RetryDecision", "decide_retry", "describe", "is_transient"]
 
 
 def describe(exc: BaseException) -> str:
