@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pika
 import pytest
 import redis
 import sqlalchemy as sa
@@ -25,6 +26,7 @@ POSTGRES_URL = os.environ.get(
     "PACKMATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("PACKMATCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+AMQP_URL = os.environ.get("PACKMATCH_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -89,6 +91,17 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "packmatch.db"
     migrate(f"sqlite:///{path}")
     return path
+
+
+@pytest.fixture
+def amqp_url() -> str:
+    """The RabbitMQ server; tests isolate themselves with a queue name of their own."""
+    try:
+        connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    except pika.exceptions.AMQPError as exc:
+        service_missing("RabbitMQ", exc)
+    connection.close()
+    return AMQP_URL
 
 
 @pytest.fixture
