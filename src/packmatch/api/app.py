@@ -12,7 +12,9 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from packmatch import __version__
-from packmatch.api import errors
+from packmatch.api import errors, openapi
+from packmatch.api.idempotency import IdempotencyMiddleware
+from packmatch.api.ratelimit import RateLimitMiddleware
 from packmatch.api.routes import (
     matching_configs,
     matching_runs,
@@ -24,6 +26,8 @@ from packmatch.api.routes import (
 from packmatch.domain.ids import Kind, format_id
 from packmatch.errors import PackmatchError
 from packmatch.services.container import Services
+from packmatch.services.idempotency import Idempotency
+from packmatch.services.ratelimit import RateLimiter, build_rate_limiter
 from packmatch.settings import Settings
 from packmatch.transient import is_transient
 
@@ -74,14 +78,27 @@ async def _request_context(request: Request, call_next: Callable[[Request], Awai
     return response
 
 
-def create_app(services: Services, settings: Settings) -> FastAPI:
+def _add_middleware(app: FastAPI, services: Services, limiter: RateLimiter | None) -> None:
+    """Added innermost first. A request passes: request context (request id, 413, access log) →
+    rate limiter → idempotency → routes; so 429s and idempotent replays get the envelope, the
+    `X-Request-Id` and a log line, and replays count against the budget."""
+    app.add_middleware(IdempotencyMiddleware, services=services, idempotency=Idempotency(services.db))
+    if limiter is not None:
+        app.add_middleware(RateLimitMiddleware, limiter=limiter)
+    app.middleware("http")(_request_context)
+
+
+def create_app(services: Services, settings: Settings, *, rate_limiter: RateLimiter | None = None) -> FastAPI:
+    """`rate_limiter` defaults to the one the settings call for (none when the limit is 0, Redis
+    when the broker is Redis, else in-process)."""
     app = FastAPI(title="packmatch", version=__version__, description=DESCRIPTION)
     app.state.services = services
     app.state.settings = settings
     app.add_exception_handler(PackmatchError, errors.on_packmatch_error)
     app.add_exception_handler(RequestValidationError, errors.on_validation_error)
     app.add_exception_handler(StarletteHTTPException, errors.on_http_error)
-    app.middleware("http")(_request_context)
+    _add_middleware(app, services, rate_limiter or build_rate_limiter(settings))
     for module in (reference_data, matching_configs, package_configs, runs, matching_runs, ops):
         app.include_router(module.router)
+    openapi.install(app)
     return app

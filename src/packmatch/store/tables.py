@@ -263,3 +263,26 @@ match_results = sa.Table(
     # One result per input row (SPEC §6).
     sa.UniqueConstraint("matching_run_id", "position", name="uq_match_results_row"),
 )
+
+# One record per (API key, Idempotency-Key) (SPEC §2). The primary key is what makes concurrent
+# duplicates safe: only one `in_progress` insert can win. Expired rows are deleted by
+# `packmatch.services.idempotency.Idempotency.purge_expired` (indexed on `expires_at`).
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column(
+        "api_key_id",
+        sa.Uuid,
+        sa.ForeignKey("api_keys.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("idempotency_key", sa.String(255), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("owner_request_id", sa.String(64), nullable=False),
+    sa.Column("response_status", sa.Integer, nullable=True),
+    sa.Column("response_headers", JSONType, nullable=True),
+    sa.Column("response_body", sa.LargeBinary, nullable=True),
+    _created(),
+    sa.Column("expires_at", UTCDateTime, nullable=False, index=True),
+)
