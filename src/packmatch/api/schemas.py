@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from fastapi.exceptions import RequestValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from packmatch.domain.models import FieldMapping, PassCriteria, Presence, Strategy
+from packmatch.errors import FieldProblem, ValidationFailed
 
 MAX_ROWS_PER_TYPE = 1000
 MAX_SLOTS = 50
@@ -19,12 +29,16 @@ Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 def _has_non_finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    if isinstance(value, dict):
-        return any(_has_non_finite(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_non_finite(v) for v in value)
+    """Iterative, so that a deeply nested document cannot exhaust the stack."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return True
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
     return False
 
 
@@ -38,13 +52,59 @@ def _finite(value: dict[str, Any]) -> dict[str, Any]:
 JsonObject = Annotated[dict[str, Any], AfterValidator(_finite)]
 
 
+def _nul_paths(value: Any) -> list[str]:
+    """Where strings (or keys) hold U+0000, which PostgreSQL text cannot store. Iterative, as above."""
+    found: list[str] = []
+    pending: list[tuple[str, Any]] = [("", value)]
+    while pending:
+        path, item = pending.pop()
+        if isinstance(item, str) and "\x00" in item:
+            found.append(path or "body")
+        elif isinstance(item, dict):
+            for key, sub in item.items():
+                name = str(key).replace("\x00", "\\u0000")
+                inner = f"{path}.{name}" if path else name
+                if name != key:
+                    found.append(inner)
+                pending.append((inner, sub))
+        elif isinstance(item, list):
+            pending.extend((f"{path}[{i}]", sub) for i, sub in enumerate(item))
+    return sorted(set(found))
+
+
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if paths := _nul_paths(data):
+            message = "Text must not contain NUL (U+0000) characters."
+            raise ValidationFailed(message, details=[FieldProblem(p, message) for p in paths[:20]])
+        return data
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def validate_body(model: type[Model], document: Any) -> Model:
+    """`document` (a parsed body) as `model`; errors raised as FastAPI raises a body's errors."""
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+        raise RequestValidationError(errors) from None
 
 
 class ReferenceDataCreate(Body):
     name: Name
     rows: list[JsonObject] = Field(max_length=5_000_000)
+
+
+class CsvUploadName(Body):
+    """The `name` of a CSV upload (a multipart text field, or taken from the file name)."""
+
+    name: Name
 
 
 class FieldMappingIn(Body):
@@ -63,6 +123,12 @@ class MatchingConfigCreate(Body):
     reference_data_id: str
     field_mappings: list[FieldMappingIn] = Field(min_length=1, max_length=MAX_MAPPINGS)
     threshold: float = Field(default=0.85, ge=0.0, le=1.0, allow_inf_nan=False)
+
+
+class MatchingConfigReplace(MatchingConfigCreate):
+    """PUT body: the create body; `reference_data_id` may be left out (it cannot change)."""
+
+    reference_data_id: str | None = None  # type: ignore[assignment]
 
 
 class SlotIn(Body):
@@ -90,6 +156,10 @@ class InputRowIn(Body):
     document_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     extraction_row_id: Annotated[str, StringConstraints(max_length=200)] | None = None
     values: JsonObject
+
+
+class PackageConfigReplace(PackageConfigCreate):
+    """PUT body: the same fields as the create body, all replaced."""
 
 
 class PackageRunCreate(Body):

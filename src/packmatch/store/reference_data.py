@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from packmatch.domain.models import ReferenceDataset, ReferenceRow
+from packmatch.domain.models import ReferenceDataset, ReferenceRow, RunSnapshot, RunStatus
+from packmatch.errors import Conflict
 from packmatch.store.pagination import (
     Page,
     PageRequest,
@@ -17,9 +19,12 @@ from packmatch.store.pagination import (
     position_after,
     position_cursor,
 )
-from packmatch.store.tables import matching_configs, reference_datasets, reference_rows
+from packmatch.store.tables import matching_configs, package_runs, reference_datasets, reference_rows
 
 _INSERT_BATCH = 1000
+DATASET_IN_USE = "This reference data is used by a matching config; delete that first."
+
+K = TypeVar("K")
 
 
 def insert_dataset(conn: Connection, dataset: ReferenceDataset) -> None:
@@ -48,12 +53,68 @@ def _dataset(row: sa.Row[Any]) -> ReferenceDataset:
     return ReferenceDataset.model_validate(dict(row._mapping))
 
 
+def insert_new_rows(
+    conn: Connection, dataset_id: uuid.UUID, rows: Sequence[ReferenceRow], start: int
+) -> set[int]:
+    """Insert rows at positions `start`, `start + 1`, …, skipping any whose id the dataset already
+    has (its unique index decides, `ON CONFLICT DO NOTHING`); returns the positions written."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(reference_rows)
+        .on_conflict_do_nothing(index_elements=["dataset_id", "row_id"])
+        .returning(reference_rows.c.position)
+    )
+    values = [
+        {"dataset_id": dataset_id, "position": position, "row_id": row.id, "data": row.values}
+        for position, row in enumerate(rows, start=start)
+    ]
+    return set(conn.execute(statement, values).scalars()) if values else set()
+
+
+class RowWriter(Generic[K]):
+    """Writes a new dataset's rows in batches, leaving out (and reporting) rows whose id is taken.
+
+    An id is taken when an earlier row of the batch in hand has it, or a row already written has
+    it (the insert skips that row and says so); memory holds one batch however many rows stream
+    past. `key` is the caller's handle on a row (an index, a line number), given to `on_duplicate`.
+    """
+
+    def __init__(
+        self, conn: Connection, dataset_id: uuid.UUID, on_duplicate: Callable[[K, str], None]
+    ) -> None:
+        self._conn = conn
+        self._dataset_id = dataset_id
+        self._on_duplicate = on_duplicate
+        self._batch: dict[str, tuple[K, ReferenceRow]] = {}
+        self._position = 0
+
+    def add(self, key: K, row: ReferenceRow) -> None:
+        if row.id in self._batch:
+            self._on_duplicate(key, row.id)
+            return
+        self._batch[row.id] = (key, row)
+        if len(self._batch) >= _INSERT_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        batch = list(self._batch.values())
+        written = insert_new_rows(self._conn, self._dataset_id, [row for _, row in batch], self._position)
+        for position, (key, row) in enumerate(batch, start=self._position):
+            if position not in written:
+                self._on_duplicate(key, row.id)
+        self._position += len(batch)
+        self._batch = {}
+
+
 def get_dataset(
-    conn: Connection, organization_id: uuid.UUID | None, dataset_id: uuid.UUID
+    conn: Connection, organization_id: uuid.UUID | None, dataset_id: uuid.UUID, *, lock: bool = False
 ) -> ReferenceDataset | None:
+    """`lock=True` holds `FOR KEY SHARE` so a concurrent delete waits, then fails its FK check."""
     query = sa.select(reference_datasets).where(reference_datasets.c.id == dataset_id)
     if organization_id is not None:
         query = query.where(reference_datasets.c.organization_id == organization_id)
+    if lock:
+        query = query.with_for_update(read=True, key_share=True)
     row = conn.execute(query).first()
     return None if row is None else _dataset(row)
 
@@ -99,12 +160,32 @@ def dataset_in_use(conn: Connection, dataset_id: uuid.UUID) -> bool:
     return conn.execute(query.limit(1)).first() is not None
 
 
-def delete_dataset(conn: Connection, organization_id: uuid.UUID, dataset_id: uuid.UUID) -> bool:
-    conn.execute(reference_rows.delete().where(reference_rows.c.dataset_id == dataset_id))
-    result = conn.execute(
-        reference_datasets.delete().where(
-            reference_datasets.c.id == dataset_id,
-            reference_datasets.c.organization_id == organization_id,
+def runs_in_flight_using(conn: Connection, organization_id: uuid.UUID, dataset_id: uuid.UUID) -> int:
+    """How many running runs of the organization have a matching config on this dataset in their
+    snapshot (a run keeps its configs as they were; the dataset itself it reads when it executes)."""
+    snapshots = conn.execute(
+        sa.select(package_runs.c.snapshot).where(
+            package_runs.c.organization_id == organization_id,
+            package_runs.c.status == RunStatus.RUNNING.value,
         )
+    ).scalars()
+    return sum(
+        any(
+            c.reference_data_id == dataset_id for c in RunSnapshot.model_validate(s).matching_configs.values()
+        )
+        for s in snapshots
     )
+
+
+def delete_dataset(conn: Connection, organization_id: uuid.UUID, dataset_id: uuid.UUID) -> bool:
+    """Delete a dataset and its rows. A matching config that started using it meanwhile → Conflict."""
+    query = reference_datasets.delete().where(
+        reference_datasets.c.id == dataset_id,
+        reference_datasets.c.organization_id == organization_id,
+    )
+    try:
+        conn.execute(reference_rows.delete().where(reference_rows.c.dataset_id == dataset_id))
+        result = conn.execute(query)
+    except sa.exc.IntegrityError:
+        raise Conflict(DATASET_IN_USE) from None
     return result.rowcount == 1

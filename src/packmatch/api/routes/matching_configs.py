@@ -8,9 +8,9 @@ from fastapi import APIRouter, Response
 
 from packmatch.api import presenters
 from packmatch.api.deps import PageDep, PrincipalDep, ServicesDep
-from packmatch.api.schemas import MatchingConfigCreate
+from packmatch.api.schemas import MatchingConfigCreate, MatchingConfigReplace
 from packmatch.domain.ids import Kind, parse_id
-from packmatch.services.configs import MatchingConfigInput
+from packmatch.services.configs import MatchingConfigInput, MatchingConfigReplacement
 
 router = APIRouter(prefix=presenters.MATCHING_CONFIGS, tags=["matching configs"])
 
@@ -41,3 +41,37 @@ def list_(principal: PrincipalDep, services: ServicesDep, page: PageDep) -> dict
 def get(config_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
     ident = parse_id(Kind.MATCHING_CONFIG, config_id)
     return presenters.matching_config(services.configs.get_matching(principal.organization_id, ident))
+
+
+@router.put(
+    "/{config_id}",
+    summary="Replace a matching config",
+    description="Replaces `name`, `field_mappings` and `threshold` (omitted: 0.85) and bumps `version`. "
+    "`reference_data_id` cannot change; it may be sent if it equals the current one. Runs already "
+    "accepted keep scoring with the config as it was.",
+)
+def replace(
+    config_id: str, body: MatchingConfigReplace, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    ident = parse_id(Kind.MATCHING_CONFIG, config_id)
+    given = body.reference_data_id
+    data = MatchingConfigReplacement(
+        name=body.name,
+        field_mappings=[m.to_domain() for m in body.field_mappings],
+        threshold=body.threshold,
+        reference_data_id=None
+        if given is None
+        else parse_id(Kind.REFERENCE_DATA, given, field="reference_data_id"),
+    )
+    config = services.configs.replace_matching(principal.organization_id, ident, data)
+    return presenters.matching_config(config)
+
+
+@router.delete(
+    "/{config_id}",
+    summary="Delete a matching config",
+    description="409 `conflict` while a package config uses it. Runs already accepted are unaffected.",
+)
+def delete(config_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    services.configs.delete_matching(principal.organization_id, parse_id(Kind.MATCHING_CONFIG, config_id))
+    return {"deleted": True}

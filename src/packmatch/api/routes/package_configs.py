@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from packmatch.api import presenters
 from packmatch.api.deps import PageDep, PrincipalDep, ServicesDep
-from packmatch.api.schemas import PackageConfigCreate
+from packmatch.api.schemas import PackageConfigCreate, PackageConfigReplace
 from packmatch.domain.ids import Kind, parse_id
 from packmatch.domain.models import Slot
 from packmatch.errors import ProblemList
@@ -17,7 +17,7 @@ from packmatch.services.configs import PackageConfigInput
 router = APIRouter(prefix=presenters.PACKAGE_CONFIGS, tags=["package configs"])
 
 
-def to_input(body: PackageConfigCreate) -> PackageConfigInput:
+def to_input(body: PackageConfigCreate | PackageConfigReplace) -> PackageConfigInput:
     problems = ProblemList()
     seen: set[str] = set()
     for i, slot in enumerate(body.document_type_configs):
@@ -63,3 +63,28 @@ def list_(principal: PrincipalDep, services: ServicesDep, page: PageDep) -> dict
 def get(config_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
     ident = parse_id(Kind.PACKAGE_CONFIG, config_id)
     return presenters.package_config(services.configs.get_package(principal.organization_id, ident))
+
+
+@router.put(
+    "/{config_id}",
+    summary="Replace a package config",
+    description="Replaces `name`, `document_type_configs` and `pass_criteria` (omitted fields take their "
+    "defaults) and bumps `version`. Runs already accepted keep the config as it was.",
+)
+def replace(
+    config_id: str, body: PackageConfigReplace, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    ident = parse_id(Kind.PACKAGE_CONFIG, config_id)
+    config = services.configs.replace_package(principal.organization_id, ident, to_input(body))
+    return presenters.package_config(config)
+
+
+@router.delete(
+    "/{config_id}",
+    summary="Delete a package config and its runs",
+    description="Deletes the config and all of its runs, with their matching runs and results. "
+    "A run still in flight is dropped; no verdict or webhook follows for it.",
+)
+def delete(config_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    services.configs.delete_package(principal.organization_id, parse_id(Kind.PACKAGE_CONFIG, config_id))
+    return {"deleted": True}
