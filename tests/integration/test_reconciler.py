@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from packmatch.bootstrap import Runtime
 from packmatch.domain.models import PackageRun, RunStatus, SlotStatus
+from packmatch.engine import Matcher
+from packmatch.services import pipeline as pipeline_module
 from packmatch.services.pipeline import Pipeline
 from packmatch.services.ports import Publisher, RecordingPublisher, utcnow
 from packmatch.services.reconciler import DEADLINE_ERROR, Reconciler
 from packmatch.services.runs import Runs
+from packmatch.store import runs as runs_store
+from packmatch.store.tables import package_runs
 from packmatch.worker.reconciler import AdvisoryLock
 from tests.integration.conftest import Stack, invoice_row
 
@@ -111,3 +117,53 @@ def test_only_one_process_leads_at_a_time(make_runtime: Callable[..., Runtime], 
     first.release()
     assert second.acquire()
     second.release()
+
+
+def test_a_long_slot_keeps_recording_progress(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """So that the reconciler does not take a slot that is still being worked on for a stalled one."""
+    runs, _ = lost_messages(stack)
+    world = stack.world
+    run = runs.accept(
+        world.organization_id, world.package_config_id, {"invoice": [invoice_row(i) for i in range(3)]}
+    )
+    ticks = iter(range(1, 100))
+
+    def clock() -> datetime:
+        return utcnow() + timedelta(minutes=next(ticks))
+
+    seen: list[datetime] = []
+    original = Matcher.match
+
+    def match(self: Any, row: Any) -> Any:
+        with stack.runtime.services.db.transaction() as conn:
+            query = sa.select(package_runs.c.progress_at).where(package_runs.c.id == run.id)
+            seen.append(conn.execute(query).scalar_one())
+        return original(self, row)
+
+    monkeypatch.setattr(pipeline_module, "PROGRESS_EVERY_SECONDS", 0.0)
+    monkeypatch.setattr(Matcher, "match", match)
+    Pipeline(stack.runtime.services.db, RecordingPublisher(), clock).execute_slot(run.id, 0)
+    assert len(seen) == 3
+    assert seen[0] < seen[1] < seen[2]
+
+
+def test_a_run_whose_verdict_cannot_be_computed_still_ends_at_its_deadline(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """And it does not keep the reconciler from ending the other overdue runs."""
+    runs, _ = lost_messages(stack)
+    broken, fine = accept_lost(stack, runs), accept_lost(stack, runs)
+    original = runs_store.get_snapshot
+
+    def get_snapshot(conn: Any, run_id: Any) -> Any:
+        if run_id == broken.id:
+            raise ValueError("a snapshot this version cannot read")
+        return original(conn, run_id)
+
+    monkeypatch.setattr(runs_store, "get_snapshot", get_snapshot)
+    overdue = timedelta(seconds=stack.runtime.settings.run_deadline_seconds + 1)
+    report = reconciler(stack, overdue).reconcile_once()
+    assert report.expired == 2
+    for run in (broken, fine):
+        final = stack.get(run)
+        assert (final.status, final.error) == (RunStatus.ERROR, DEADLINE_ERROR)

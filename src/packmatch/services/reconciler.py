@@ -7,14 +7,18 @@ repair them: re-sending a message is always safe because every step is idempoten
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from packmatch.domain.models import RunStatus
 from packmatch.logging import get_logger
 from packmatch.services.pipeline import Pipeline
 from packmatch.services.ports import Clock, Publisher, utcnow
 from packmatch.store import reconcile as store
+from packmatch.store import runs as runs_store
 from packmatch.store.db import Database
+from packmatch.transient import is_transient
 
 log = get_logger(__name__)
 
@@ -57,13 +61,29 @@ class Reconciler:
         with self.db.transaction() as conn:
             run_ids = store.overdue(conn, now - self.deadline, self.batch)
         for run_id in run_ids:
-            with self.db.transaction() as conn:
-                slots = store.expire_pending_slots(conn, run_id, DEADLINE_ERROR, now)
-            status = self.pipeline.finalize(run_id, error_override=DEADLINE_ERROR)
-            log.warning(
-                "run.reconciled", run_id=str(run_id), action="deadline_exceeded", slots=slots, status=status
-            )
+            try:
+                self._expire(run_id, now)
+            except Exception as exc:
+                _skip_unless_transient(run_id, exc)
         return len(run_ids)
+
+    def _expire(self, run_id: uuid.UUID, now: datetime) -> None:
+        with self.db.transaction() as conn:
+            slots = store.expire_pending_slots(conn, run_id, DEADLINE_ERROR, now)
+        try:
+            status = self.pipeline.finalize(run_id, error_override=DEADLINE_ERROR)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            # The verdict cannot be computed (e.g. a snapshot an older version wrote): the deadline
+            # still ends the run, without one.
+            log.exception("run.verdict_failed", run_id=str(run_id))
+            with self.db.transaction() as conn:
+                ended = runs_store.finalize_run(conn, run_id, RunStatus.ERROR, DEADLINE_ERROR, now)
+            status = RunStatus.ERROR if ended else None
+        log.warning(
+            "run.reconciled", run_id=str(run_id), action="deadline_exceeded", slots=slots, status=status
+        )
 
     def _redrive_stalled(self) -> int:
         now = self.clock()
@@ -78,3 +98,13 @@ class Reconciler:
                 self.publisher.fan_out(run.id)
             log.info("run.reconciled", run_id=str(run.id), action=action, slots_pending=run.slots_pending)
         return len(stalled)
+
+
+def _skip_unless_transient(run_id: uuid.UUID, exc: Exception) -> None:
+    """Log a run that cannot be repaired and go on with the others.
+
+    When the database or broker is unreachable the pass ends instead; the next one tries again.
+    """
+    if is_transient(exc):
+        raise exc
+    log.exception("run.reconcile_failed", run_id=str(run_id))

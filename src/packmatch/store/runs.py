@@ -219,6 +219,15 @@ def start_matching_run(conn: Connection, job: SlotJob, now: datetime) -> uuid.UU
     return matching_run_id
 
 
+def touch_progress(conn: Connection, run_id: uuid.UUID, now: datetime) -> None:
+    """A running run is still being worked on: the reconciler leaves it alone for a while."""
+    conn.execute(
+        package_runs.update()
+        .where(package_runs.c.id == run_id, package_runs.c.status == RunStatus.RUNNING.value)
+        .values(progress_at=now)
+    )
+
+
 def _resolve_slot(
     conn: Connection, run_id: uuid.UUID, position: int, now: datetime, **values: Any
 ) -> int | None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import dramatiq
 from dramatiq.middleware import CurrentMessage
+from dramatiq.middleware.time_limit import TimeLimitExceeded
 
 from packmatch.logging import get_logger
 from packmatch.services.container import Services
@@ -55,7 +56,10 @@ def declare_actors(broker: dramatiq.Broker, settings: Settings, services: Servic
         pipeline = services().pipeline
         try:
             pipeline.execute_slot(uuid.UUID(run_id), position)
-        except Exception as exc:
+        # TimeLimitExceeded is a BaseException (Dramatiq interrupts the thread with it): without
+        # naming it here a slot over its time limit would be retried and dead-lettered instead of
+        # failing, and its run would wait for the deadline.
+        except (Exception, TimeLimitExceeded) as exc:
             decision = decide_retry(
                 exc,
                 attempt=_attempt(),

@@ -11,11 +11,15 @@ import dramatiq
 from packmatch.bootstrap import build_runtime
 from packmatch.logging import configure_logging
 from packmatch.settings import load_settings
-from packmatch.worker.middleware import RunsReconciler
+from packmatch.worker.middleware import RunsReconciler, extra_middleware
+from packmatch.worker.shutdown import ignore_repeated_sigterm
 
 settings = load_settings()
 configure_logging(settings.log_format, settings.log_level)
+ignore_repeated_sigterm()
 runtime = build_runtime(settings)
 broker = runtime.broker
 broker.add_middleware(RunsReconciler(runtime.reconciler_thread))
+for middleware in extra_middleware(settings.worker_middleware):
+    broker.add_middleware(middleware)
 dramatiq.set_broker(broker)

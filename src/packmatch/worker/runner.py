@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import os
 import sys
+import weakref
 
 import dramatiq
 
 from packmatch.logging import get_logger
 
 log = get_logger(__name__)
+
+_booted: weakref.WeakSet[dramatiq.Broker] = weakref.WeakSet()
+
+
+def boot_process(broker: dramatiq.Broker) -> None:
+    """What Dramatiq's CLI does once per worker process; without it TimeLimit enforces nothing."""
+    if broker not in _booted:
+        _booted.add(broker)
+        broker.emit_after("process_boot")
 
 
 class InProcessWorker:
@@ -22,6 +32,7 @@ class InProcessWorker:
         self.worker.queue_prefetch = threads
 
     def start(self) -> None:
+        boot_process(self.worker.broker)
         self.worker.start()
 
     def stop(self) -> None:
