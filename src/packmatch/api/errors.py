@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from packmatch.api.deps import get_principal
 from packmatch.api.presenters import timestamp
@@ -45,6 +46,7 @@ CODE_BY_STATUS = {
     429: "rate_limited",
     503: "unavailable",
 }
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 RETRYABLE = frozenset({"rate_limited", "unavailable", "idempotency_key_in_use", "internal_error"})
 
 
@@ -92,11 +94,9 @@ async def on_packmatch_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, exc.code, exc.message, exc.details)
 
 
-async def _denied(request: Request, exc: RequestValidationError) -> PackmatchError | None:
-    """FastAPI parses a JSON body before it resolves dependencies, so a malformed body would be
+async def _denied(request: Request) -> PackmatchError | None:
+    """FastAPI parses the body before it resolves dependencies, so a body it cannot parse would be
     reported before the key is checked; check the key first, as for every other request."""
-    if not any(e.get("type") == "json_invalid" for e in exc.errors()):
-        return None
     try:
         await run_in_threadpool(get_principal, request, request.app.state.services)
     except PackmatchError as denied:
@@ -106,8 +106,8 @@ async def _denied(request: Request, exc: RequestValidationError) -> PackmatchErr
 
 async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    denied = await _denied(request, exc)
-    if denied is not None:
+    unparsed = any(e.get("type") == "json_invalid" for e in exc.errors())
+    if unparsed and (denied := await _denied(request)) is not None:
         return error_response(request, denied.code, denied.message)
     problems = [_problem(dict(e)) for e in exc.errors()]
     message = "; ".join(f"{p.field}: {p.message}" for p in problems[:3]) or "The request is invalid."
@@ -116,6 +116,8 @@ async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        return await _unparsed_body(request, str(exc.detail))
     code = CODE_BY_STATUS.get(exc.status_code, "internal_error")
     if exc.status_code == 404:
         message = f"No route matches {request.method} {request.url.path}."
@@ -124,7 +126,28 @@ async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     else:
         message = str(exc.detail)
     headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
     return error_response(request, code, message, headers=headers)
+
+
+async def _unparsed_body(request: Request, detail: str) -> JSONResponse:
+    """The framework's own 400: a body that is neither JSON nor form data (e.g. NUL bytes)."""
+    if (denied := await _denied(request)) is not None:
+        return error_response(request, denied.code, denied.message)
+    message = f"{detail.rstrip('.')}."
+    return error_response(request, "validation_error", message, [FieldProblem("body", message)])
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method routed at this path. Starlette's own `Allow` names only the methods of the first
+    route whose path matches, and FastAPI has one route per method (GET, PUT and DELETE of one id)."""
+    routes = request.app.routes
+    return ", ".join(
+        method
+        for method in METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    )
 
 
 def internal_error(request: Request) -> JSONResponse:

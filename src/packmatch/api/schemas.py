@@ -111,7 +111,7 @@ class FieldMappingIn(Body):
     source: Identifier
     target: Identifier
     strategy: Strategy
-    weight: float = Field(gt=0, allow_inf_nan=False)
+    weight: float = Field(gt=0, allow_inf_nan=False, strict=True)
     options: dict[str, Any] = Field(default_factory=dict)
 
     def to_domain(self) -> FieldMapping:
@@ -122,7 +122,7 @@ class MatchingConfigCreate(Body):
     name: Name
     reference_data_id: str
     field_mappings: list[FieldMappingIn] = Field(min_length=1, max_length=MAX_MAPPINGS)
-    threshold: float = Field(default=0.85, ge=0.0, le=1.0, allow_inf_nan=False)
+    threshold: float = Field(default=0.85, ge=0.0, le=1.0, allow_inf_nan=False, strict=True)
 
 
 class MatchingConfigReplace(MatchingConfigCreate):
@@ -138,9 +138,10 @@ class SlotIn(Body):
 
 
 class PassCriteriaIn(Body):
-    all_required_matched: bool = True
-    min_confidence: float = Field(default=0.0, ge=0.0, le=1.0, allow_inf_nan=False)
-    allow_review_on_expected: bool = True
+    # strict: JSON `true`/`false` and numbers only, not "yes", 0 or "0.3" (pydantic's lax coercions)
+    all_required_matched: bool = Field(default=True, strict=True)
+    min_confidence: float = Field(default=0.0, ge=0.0, le=1.0, allow_inf_nan=False, strict=True)
+    allow_review_on_expected: bool = Field(default=True, strict=True)
 
     def to_domain(self) -> PassCriteria:
         return PassCriteria(**self.model_dump())

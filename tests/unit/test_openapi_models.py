@@ -1,0 +1,273 @@
+"""The OpenAPI response models describe exactly what the presenters build, and every operation is documented.
+
+Presenters are the single source of the response shapes; the models only describe them. Each test
+here feeds a presenter's output to its model (`extra="forbid"`, so a key added, renamed or dropped on
+either side fails), and checks that the document served at `/openapi.json` covers every operation.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any, get_args
+
+import pytest
+from pydantic import BaseModel
+from starlette.requests import Request
+
+from packmatch.api import errors, presenters
+from packmatch.api import response_models as rm
+from packmatch.api.app import create_app
+from packmatch.api.openapi import error_statuses, locate, success_models
+from packmatch.bootstrap import build_runtime
+from packmatch.domain import models as domain
+from packmatch.store.pagination import Page
+from tests.conftest import fast_settings
+
+VALUES = rm.sample_values()
+
+
+def shown(model: type[BaseModel], body: dict[str, Any]) -> None:
+    """Round trip: the body validates, and dumping it by alias gives the body back."""
+    assert model.model_validate(body).model_dump(by_alias=True) == body
+
+
+def running_run() -> domain.PackageRun:
+    return rm.accepted_run(VALUES["package_run"])
+
+
+def failed_slot_run() -> domain.PackageRun:
+    run: domain.PackageRun = VALUES["package_run"]
+    slot = run.slots[0].model_copy(update={"status": domain.SlotStatus.ERROR, "confidence": None})
+    missing = slot.model_copy(
+        update={"document_type": "contract", "matching_run_id": None, "status": domain.SlotStatus.MISSING}
+    )
+    return run.model_copy(
+        update={"status": domain.RunStatus.ERROR, "error": "slot invoice failed", "slots": (slot, missing)}
+    )
+
+
+def queued_matching_run() -> domain.MatchingRun:
+    update = {"status": domain.MatchingRunStatus.QUEUED, "avg_confidence": None, "rows_processed": 0}
+    return VALUES["matching_run"].model_copy(update={**update, "started_at": None, "completed_at": None})
+
+
+def unmatched_result() -> domain.MatchResult:
+    update = {"matched": False, "matched_reference_row_id": None, "confidence": 0.0, "candidates": ()}
+    return VALUES["match_result"].model_copy(update={**update, "extraction_row_id": None})
+
+
+def explained_result() -> domain.MatchResult:
+    evidence = domain.Evidence(
+        strategy=domain.Strategy.NUMERIC_RANGE,
+        score=0.0,
+        source_value="4,250.00",
+        reference_value=None,
+        reason="reference value missing",
+    )
+    candidate = domain.Candidate(reference_row_id="BK-2", confidence=0.123456, evidence={"total": evidence})
+    return VALUES["match_result"].model_copy(update={"candidates": (candidate,) * 5})
+
+
+@pytest.mark.parametrize(
+    ("model", "present", "value"),
+    [
+        (rm.ReferenceData, presenters.reference_data, VALUES["reference_data"]),
+        (rm.ReferenceData, presenters.reference_data,
+         VALUES["reference_data"].model_copy(update={"source_type": "csv", "columns": (), "row_count": 0})),
+        (rm.ReferenceRow, presenters.reference_row, VALUES["reference_row"]),
+        (rm.MatchingConfig, presenters.matching_config, VALUES["matching_config"]),
+        (rm.PackageConfig, presenters.package_config, VALUES["package_config"]),
+        (rm.PackageRun, presenters.package_run, VALUES["package_run"]),
+        (rm.PackageRun, presenters.package_run, running_run()),
+        (rm.PackageRun, presenters.package_run, failed_slot_run()),
+        (rm.MatchingRun, presenters.matching_run, VALUES["matching_run"]),
+        (rm.MatchingRun, presenters.matching_run, queued_matching_run()),
+        (rm.MatchResult, presenters.match_result, VALUES["match_result"]),
+        (rm.MatchResult, presenters.match_result, unmatched_result()),
+        (rm.MatchResult, presenters.match_result, explained_result()),
+    ],
+)  # fmt: skip
+def test_presenter_output_is_its_documented_model(model: type[BaseModel], present: Any, value: Any) -> None:
+    shown(model, present(value))
+
+
+@pytest.mark.parametrize(
+    ("model", "present", "value"),
+    [
+        (rm.ReferenceDataList, presenters.reference_data, VALUES["reference_data"]),
+        (rm.ReferenceRowList, presenters.reference_row, VALUES["reference_row"]),
+        (rm.MatchingConfigList, presenters.matching_config, VALUES["matching_config"]),
+        (rm.PackageConfigList, presenters.package_config, VALUES["package_config"]),
+        (rm.PackageRunList, presenters.package_run, VALUES["package_run"]),
+        (rm.MatchResultList, presenters.match_result, VALUES["match_result"]),
+    ],
+)
+def test_a_page_is_its_documented_list_model(model: type[BaseModel], present: Any, value: Any) -> None:
+    shown(model, presenters.page(Page(items=[value] * 2, total=7, limit=2, next_cursor="abc"), present))
+
+
+def test_an_empty_last_page_is_a_list_model() -> None:
+    shown(rm.PackageRunList, presenters.page(Page(items=[], total=0, limit=20, next_cursor=None), dict))
+
+
+def test_a_reference_row_keeps_its_columns() -> None:
+    row = rm.ReferenceRow.model_validate(presenters.reference_row(VALUES["reference_row"]))
+    assert row.model_extra == {"reference": "ABC1234567", "amount": 4250.0}
+
+
+def test_a_presenter_key_the_model_lacks_fails_validation() -> None:
+    with pytest.raises(ValueError, match="extra_key"):
+        rm.PackageRun.model_validate({**presenters.package_run(VALUES["package_run"]), "extra_key": 1})
+
+
+@pytest.fixture
+def request_() -> Request:
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/v1/x",
+        "headers": [],
+        "query_string": b"",
+        "state": {},
+    }
+    request = Request(scope)
+    request.state.request_id = f"req_{uuid.uuid4()}"
+    return request
+
+
+@pytest.mark.parametrize("code", sorted(errors.STATUS_BY_CODE))
+def test_every_error_the_api_sends_is_the_documented_envelope(request_: Request, code: str) -> None:
+    response = errors.error_response(request_, code, "Something.", [errors.FieldProblem("a[0].b", "Bad.")])
+    rm.ErrorBody.model_validate_json(bytes(response.body))
+
+
+def test_the_documented_error_codes_are_the_ones_the_api_sends() -> None:
+    assert set(get_args(rm.ErrorCode)) == set(errors.STATUS_BY_CODE)
+
+
+@pytest.mark.parametrize("entry", list(rm.examples().items()), ids=lambda entry: str(entry[0]))
+def test_every_example_is_its_model(entry: tuple[Any, dict[str, Any]]) -> None:
+    key, example = entry
+    model = key[0] if isinstance(key, tuple) else key
+    shown(model, example)
+
+
+# --- the document ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def document() -> Iterator[dict[str, Any]]:
+    runtime = build_runtime(fast_settings())
+    yield create_app(runtime.services, runtime.settings).openapi()
+    runtime.close()
+
+
+def operations(document: dict[str, Any], prefix: str = "/v1/") -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method, path, operation)
+        for path, item in document["paths"].items()
+        if path.startswith(prefix)
+        for method, operation in item.items()
+    ]
+
+
+def test_every_api_operation_documents_a_success_body_with_an_example(document: dict[str, Any]) -> None:
+    for method, path, operation in operations(document):
+        success = {k: v for k, v in operation["responses"].items() if k.startswith("2")}
+        assert success, (method, path)
+        for response in success.values():
+            media = response["content"]["application/json"]
+            assert media["schema"]["$ref"].startswith("#/components/schemas/"), (method, path)
+            assert "example" in media, (method, path)
+
+
+def test_every_error_response_is_the_envelope(document: dict[str, Any]) -> None:
+    for method, path, operation in operations(document, prefix="/"):
+        for status, response in operation["responses"].items():
+            if int(status) >= 400:
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, status)
+
+
+def test_fastapis_422_validation_schema_is_gone(document: dict[str, Any]) -> None:
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    for method, path, operation in operations(document):
+        if method == "get":
+            assert "422" not in operation["responses"], (method, path)
+
+
+def test_api_operations_need_a_bearer_key_and_ops_do_not(document: dict[str, Any]) -> None:
+    assert document["components"]["securitySchemes"]["ApiKey"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key `pmk_…` (`packmatch keys create`).",
+    }
+    for method, path, operation in operations(document, prefix="/"):
+        expected = [{"ApiKey": []}] if path.startswith("/v1/") else None
+        assert operation.get("security") == expected, (method, path)
+
+
+def test_every_response_documents_its_request_id(document: dict[str, Any]) -> None:
+    for method, path, operation in operations(document, prefix="/"):
+        for status, response in operation["responses"].items():
+            assert response["headers"]["X-Request-Id"]["required"] is True, (method, path, status)
+
+
+def test_writes_take_an_idempotency_key_and_reads_do_not(document: dict[str, Any]) -> None:
+    for method, path, operation in operations(document):
+        names = [p["name"] for p in operation.get("parameters", [])]
+        assert ("Idempotency-Key" in names) == (method in {"post", "put", "delete"}), (method, path)
+
+
+def test_creates_document_their_location(document: dict[str, Any]) -> None:
+    for method, path, operation in operations(document):
+        for status in {"201", "202"} & set(operation["responses"]):
+            assert operation["responses"][status]["headers"]["Location"]["required"] is True, (method, path)
+
+
+def test_a_create_links_to_the_operations_on_what_it_created(document: dict[str, Any]) -> None:
+    links = document["paths"]["/v1/matching/reference-data"]["post"]["responses"]["201"]["links"]
+    targets = {link["operationId"] for link in links.values()}
+    by_id = document["paths"]["/v1/matching/reference-data/{dataset_id}"]
+    assert {by_id["get"]["operationId"], by_id["delete"]["operationId"]} <= targets
+
+
+def test_metrics_are_documented_as_text(document: dict[str, Any]) -> None:
+    content = document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert list(content) == ["text/plain"]
+
+
+# --- the rules, for routes that do not exist yet --------------------------------------------------
+
+
+def test_an_item_put_is_documented_as_the_resource() -> None:
+    assert success_models(locate("/v1/matching/configs/{any_name}"), "put") == {200: rm.MatchingConfig}
+
+
+def test_an_item_delete_is_documented_as_deleted() -> None:
+    assert success_models(locate("/v1/matching/packages/runs/{run_id}"), "delete") == {200: rm.Deleted}
+
+
+def test_a_run_create_is_documented_as_202_or_200() -> None:
+    assert success_models(locate("/v1/matching/packages/runs"), "post") == {
+        202: rm.PackageRun,
+        200: rm.PackageRun,
+    }
+
+
+def test_an_unknown_resource_has_no_success_model() -> None:
+    assert success_models(locate("/v1/webhooks"), "get") == {}
+
+
+def test_a_delete_can_conflict_replay_mismatch_and_miss() -> None:
+    assert {404, 409, 422} <= set(error_statuses(locate("/v1/matching/configs/{config_id}"), "delete"))
+
+
+def test_a_body_in_several_media_types_can_be_unsupported() -> None:
+    assert 415 in error_statuses(locate("/v1/matching/reference-data"), "post", negotiated=True)
+
+
+def test_a_list_cannot_miss_or_conflict() -> None:
+    statuses = error_statuses(locate("/v1/matching/packages/runs"), "get")
+    assert statuses == [400, 401, 403, 429, 500, 503]
