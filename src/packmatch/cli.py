@@ -98,6 +98,30 @@ def _keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _dead_letters(args: argparse.Namespace, settings: Settings) -> int:
+    from packmatch.worker.broker import build_broker
+    from packmatch.worker.dead_letters import read_dead_letters
+
+    broker = build_broker(settings)
+    try:
+        found = read_dead_letters(broker, settings.queue_name, args.limit)
+    finally:
+        broker.close()
+    if found is None:
+        scheme = settings.broker_url.split(":", 1)[0]
+        where = {
+            "memory": "the memory:// broker keeps none outside the process that failed them",
+            "amqp": f"RabbitMQ keeps them in the '{settings.queue_name}.XQ' queue (see its management UI)",
+        }.get(scheme.removesuffix("s"), "this broker's dead letters cannot be listed")
+        print(f"no dead letters to list: {where}")
+        return 0
+    print(f"{found.total} dead-lettered message(s) on queue '{settings.queue_name}'", file=sys.stderr)
+    for item in found.items:
+        failed_at = item.failed_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        print(f"{failed_at}  {item.message_id}  {item.actor}  {item.run_id or '-'}")
+    return 0
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from packmatch.demo import run_demo
 
@@ -125,6 +149,8 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--threads", type=int, default=None)
     add("migrate", _migrate, "bring the database schema up to date")
     add("demo", _demo, "load a sample world, submit sample bundles, print their verdicts")
+    dead = add("dead-letters", _dead_letters, "list messages the broker failed for good, newest first")
+    dead.add_argument("--limit", type=int, default=50)
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(dest="keys", required=True)
     create = keys.add_parser("create", help="create an API key; prints it alone on stdout")
     create.add_argument("--organization", required=True)
@@ -139,7 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-ONE_SHOT = frozenset({"migrate", "keys", "demo"})
+ONE_SHOT = frozenset({"migrate", "keys", "demo", "dead-letters"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

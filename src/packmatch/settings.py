@@ -22,9 +22,11 @@ class Settings(BaseSettings):
     slot_min_backoff_ms: int = Field(default=500, ge=1)
     slot_max_backoff_ms: int = Field(default=60_000, ge=1)
     slot_time_limit_ms: int = Field(default=300_000, ge=1000)
-    stall_seconds: float = Field(default=60.0, gt=0)
+    # Recovery after a lost message or a dead worker ≤ stall + interval + the work itself (< 60 s);
+    # docs/reliability.md explains the numbers.
+    stall_seconds: float = Field(default=30.0, gt=0)
     run_deadline_seconds: float = Field(default=3600.0, gt=0)
-    reconcile_interval_seconds: float = Field(default=10.0, gt=0)
+    reconcile_interval_seconds: float = Field(default=5.0, gt=0)
 
     # Worker defaults (overridden by `packmatch worker --processes/--threads`).
     worker_processes: int = Field(default=2, ge=1)
@@ -34,6 +36,18 @@ class Settings(BaseSettings):
     # HTTP.
     max_body_bytes: int = 10 * 1024 * 1024
     run_wait_poll_seconds: float = Field(default=0.05, gt=0)
+
+    # Redis broker: a dead worker's unacked messages return once its heartbeat is older than the
+    # timeout and a maintenance pass (a chance per broker command, out of 1,000,000) hits the queue.
+    redis_heartbeat_timeout_ms: int = Field(default=15_000, ge=1000)
+    redis_maintenance_chance: int = Field(default=100_000, ge=0, le=1_000_000)
+    # Extra Dramatiq middleware for `packmatch worker`: comma-separated `module:Class` paths,
+    # each built without arguments and added after packmatch's own (docs/reliability.md).
+    worker_middleware: str = ""
+
+    # Matching: each worker process keeps the reference indexes it built (shared by its threads)
+    # up to this many MB, evicting the least recently used; 0 keeps none.
+    index_cache_mb: int = Field(default=1024, ge=0)
 
 
 def load_settings() -> Settings:
