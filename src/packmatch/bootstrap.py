@@ -35,7 +35,8 @@ class Runtime:
             with self._lock:
                 if self._services is None:
                     db = Database.from_url(self.settings.database_url)
-                    self._services = Services.build(db, self.publisher)
+                    cache_mb = self.settings.index_cache_mb
+                    self._services = Services.build(db, self.publisher, index_cache_mb=cache_mb)
         return self._services
 
     def reconciler(self) -> Reconciler:

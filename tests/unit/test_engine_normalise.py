@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import unicodedata
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from packmatch.engine import normalise
 from packmatch.engine.normalise import normalise_text, parse_date, parse_decimal, parse_number
 
 
@@ -182,3 +186,39 @@ def test_parse_date_returns_none_when_unparseable(value: Any) -> None:
 
 def test_parse_date_ignores_a_bad_format_string() -> None:
     assert parse_date("14.09.2024", ("%Q", "%d.%m.%Y")) == date(2024, 9, 14)
+
+
+# --- the fast rejection of letter runs that cannot be currency codes -----------------------------
+
+
+def slow_number_text(raw: str) -> str | None:
+    """``normalise._number_text`` without its fast rejection: the rules written out in full."""
+    text = unicodedata.normalize("NFKC", raw).replace("\u2212", "-").strip()
+    sign = ""
+    if text[:1] and text[:1] in "+-":
+        sign, text = text[0], text[1:]
+    text = "".join(normalise._strip_currency(text).split())
+    if sign and text[:1] in "+-":
+        return None
+    if not normalise._PLAIN_NUMBER.fullmatch(text):
+        return None
+    return sign + text.replace(",", "")
+
+
+PIECES = [
+    *"0123456789,.+- $€£¥\u2212\u00a0",
+    *("USD", "usd", "EUR", "Eur", "CHF", "chf", "INR", "ZAR", "ＵＳＤ", "１"),
+    *"aBkKsSiIuU\u0130\u0131\u017f\u212a",
+]
+NUMBERISH = st.lists(st.sampled_from(PIECES), max_size=8).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(NUMBERISH)
+def test_fast_rejection_changes_no_number(raw: str) -> None:
+    assert normalise._number_text(raw) == slow_number_text(raw)
+
+
+@pytest.mark.parametrize("raw", ["ıNR 5", "INR5", "uſd 5", "5 CHF", "\u212aRW 10", "BK00001234", "US 5"])
+def test_currency_codes_with_case_folded_letters_still_parse_as_before(raw: str) -> None:
+    assert normalise._number_text(raw) == slow_number_text(raw)

@@ -34,6 +34,12 @@ _CURRENCY_CODES = (
 _CODE_PREFIX = re.compile(rf"^(?:{_CURRENCY_CODES})(?![a-z])", re.IGNORECASE)
 _CODE_SUFFIX = re.compile(rf"(?<![a-z])(?:{_CURRENCY_CODES})$", re.IGNORECASE)
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|[+-]?\.\d+")
+# What a code's letter can be under re.IGNORECASE: ASCII letters and İ ı ſ K (the Kelvin sign).
+_CODE_LETTER = "A-Za-z\u0130\u0131\u017f\u212a"
+# A run of such letters that is not 3 long can never be stripped as a code: no number (fast).
+_NOT_A_CODE = re.compile(
+    rf"(?<![{_CODE_LETTER}])(?:[{_CODE_LETTER}]{{1,2}}|[{_CODE_LETTER}]{{4,}})(?![{_CODE_LETTER}])"
+)
 _SIGNS = "+-"
 
 
@@ -93,6 +99,8 @@ def parse_decimal(value: Any) -> Decimal | None:
 def _number_text(raw: str) -> str | None:
     """``raw`` reduced to what ``float()``/``Decimal()`` accept, or ``None`` if it is no number."""
     text = unicodedata.normalize("NFKC", raw).replace("\u2212", "-").strip()
+    if _NOT_A_CODE.search(text):
+        return None
     sign = ""
     if text[:1] and text[:1] in _SIGNS:
         sign, text = text[0], text[1:]

@@ -36,7 +36,10 @@ from packmatch.domain.models import (
 from packmatch.engine.normalise import normalise_text, parse_date, parse_decimal, parse_number
 
 __all__ = [
+    "SCORERS",
     "STRATEGIES",
+    "TOLERANCE_SLACK",
+    "ZERO_NOISE",
     "FieldScore",
     "StrategyFn",
     "date_range",
@@ -45,8 +48,8 @@ __all__ = [
     "numeric_range",
 ]
 
-_ZERO_NOISE = 1e-12
-_TOLERANCE_SLACK = 1e-9
+ZERO_NOISE = 1e-12
+TOLERANCE_SLACK = 1e-9
 
 
 class FieldScore(NamedTuple):
@@ -60,7 +63,7 @@ StrategyFn = Callable[[Any, Any, StrategyOptions], FieldScore]
 
 _Options = TypeVar("_Options", bound=StrategyOptions)
 
-_SCORERS: dict[str, Callable[[str, str], float]] = {
+SCORERS: dict[str, Callable[[str, str], float]] = {
     "token_set_ratio": fuzz.token_set_ratio,
     "token_sort_ratio": fuzz.token_sort_ratio,
     "ratio": fuzz.ratio,
@@ -90,7 +93,7 @@ def fuzzy(source: Any, reference: Any, options: StrategyOptions) -> FieldScore:
         return FieldScore(0.0, "source value missing")
     if reference_text is None:
         return FieldScore(0.0, "reference value missing")
-    similarity = round(_SCORERS[opts.scorer](source_text, reference_text) / 100, 12)
+    similarity = round(SCORERS[opts.scorer](source_text, reference_text) / 100, 12)
     if similarity < opts.min_similarity:
         return FieldScore(0.0, "below min_similarity")
     return FieldScore(similarity)
@@ -111,7 +114,7 @@ def numeric_range(source: Any, reference: Any, options: StrategyOptions) -> Fiel
     scale = abs(reference_number)
     tolerance = max(opts.tolerance_abs, opts.tolerance_pct / 100 * scale)
     difference = abs(source_number - reference_number)
-    return _range_score(difference, tolerance, noise=_ZERO_NOISE * max(1.0, scale))
+    return _range_score(difference, tolerance, noise=ZERO_NOISE * max(1.0, scale))
 
 
 def date_range(source: Any, reference: Any, options: StrategyOptions) -> FieldScore:
@@ -142,7 +145,7 @@ def _range_score(difference: float, tolerance: float, *, noise: float) -> FieldS
     """SPEC §4's range rule: d = 0 → 1; 0 < d ≤ tol → 1 - 0.5·d/tol; else 0."""
     if difference <= noise:
         return FieldScore(1.0)
-    within = difference <= tolerance * (1 + _TOLERANCE_SLACK) + _ZERO_NOISE
+    within = difference <= tolerance * (1 + TOLERANCE_SLACK) + ZERO_NOISE
     if tolerance <= 0 or not within or not math.isfinite(difference):
         return FieldScore(0.0, "outside tolerance")
     return FieldScore(1.0 - 0.5 * min(difference / tolerance, 1.0))

@@ -9,6 +9,7 @@ from packmatch.services.configs import Configs
 from packmatch.services.matching_runs import MatchingRuns
 from packmatch.services.pipeline import Pipeline
 from packmatch.services.ports import Clock, Publisher, utcnow
+from packmatch.services.reference_cache import DEFAULT_MAX_MB, ReferenceCache
 from packmatch.services.reference_data import ReferenceData
 from packmatch.services.runs import Runs
 from packmatch.store.db import Database
@@ -26,7 +27,14 @@ class Services:
     pipeline: Pipeline
 
     @classmethod
-    def build(cls, db: Database, publisher: Publisher, clock: Clock = utcnow) -> Services:
+    def build(
+        cls,
+        db: Database,
+        publisher: Publisher,
+        clock: Clock = utcnow,
+        *,
+        index_cache_mb: int = DEFAULT_MAX_MB,
+    ) -> Services:
         return cls(
             db=db,
             publisher=publisher,
@@ -35,5 +43,5 @@ class Services:
             configs=Configs(db, clock),
             runs=Runs(db, publisher, clock),
             matching_runs=MatchingRuns(db),
-            pipeline=Pipeline(db, publisher, clock),
+            pipeline=Pipeline(db, publisher, clock, ReferenceCache.for_database(db, index_cache_mb)),
         )

@@ -11,28 +11,42 @@ import uuid
 from collections.abc import Sequence
 
 from packmatch.domain.models import (
+    InputRow,
     MatchingConfig,
     MatchResult,
-    ReferenceRow,
+    RowMatch,
     RunStatus,
     SlotStatus,
 )
 from packmatch.engine import Matcher, decide, error_message, slot_outcome
+from packmatch.engine.index import ReferenceIndex
 from packmatch.errors import PermanentError
 from packmatch.logging import get_logger
 from packmatch.services.ports import Clock, Publisher, utcnow
+from packmatch.services.reference_cache import ReferenceCache
 from packmatch.store import reference_data as datasets
 from packmatch.store import runs as store
 from packmatch.store.db import Database
 
 log = get_logger(__name__)
 
+# A slot that runs longer than this records progress again, so that the reconciler (which re-drives
+# runs without progress for PACKMATCH_STALL_SECONDS, far above this) does not run it twice.
+PROGRESS_EVERY_SECONDS = 5.0
+
 
 class Pipeline:
-    def __init__(self, db: Database, publisher: Publisher, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        db: Database,
+        publisher: Publisher,
+        clock: Clock = utcnow,
+        references: ReferenceCache | None = None,
+    ) -> None:
         self.db = db
         self.publisher = publisher
         self.clock = clock
+        self.references = references if references is not None else ReferenceCache.for_database(db)
 
     def fan_out(self, run_id: uuid.UUID) -> None:
         with self.db.transaction() as conn:
@@ -64,8 +78,8 @@ class Pipeline:
         config = job.snapshot.matching_configs[job.slot.matching_config_id]
         reference = self._reference_rows(config)
         matcher = Matcher(config, reference)
+        matches = self._match_rows(run_id, matcher, job.rows)
         now = self.clock()
-        matches = [matcher.match(row) for row in job.rows]
         outcome = slot_outcome(matches)
         results = [
             MatchResult(
@@ -100,11 +114,24 @@ class Pipeline:
         if remaining == 0:
             self.publisher.finalize(run_id)
 
-    def _reference_rows(self, config: MatchingConfig) -> Sequence[ReferenceRow]:
+    def _match_rows(self, run_id: uuid.UUID, matcher: Matcher, rows: Sequence[InputRow]) -> list[RowMatch]:
+        """Match every row; a long slot keeps telling the reconciler it is alive (progress_at)."""
+        matches = []
+        beat = time.monotonic()
+        for row in rows:
+            matches.append(matcher.match(row))
+            if time.monotonic() - beat >= PROGRESS_EVERY_SECONDS:
+                with self.db.transaction() as conn:
+                    store.touch_progress(conn, run_id, self.clock())
+                beat = time.monotonic()
+        return matches
+
+    def _reference_rows(self, config: MatchingConfig) -> ReferenceIndex:
+        """The config's reference rows, indexed for its mappings (built once per process)."""
         with self.db.transaction() as conn:
             if datasets.get_dataset(conn, None, config.reference_data_id) is None:
                 raise PermanentError(f"reference data ref_{config.reference_data_id} no longer exists")
-            return datasets.load_rows(conn, config.reference_data_id)
+        return self.references.index(config)
 
     def fail_slot(self, run_id: uuid.UUID, position: int, error: str) -> None:
         """Record that a slot failed for good; the last slot to resolve triggers finalization."""
