@@ -205,6 +205,11 @@ def test_csv_invalid_utf8_names_its_line(api: Api) -> None:
     assert problems(upload(api, content)) == ["line 3: not valid UTF-8 (byte 0xfc at position 4)"]
 
 
+def test_csv_nul_byte_names_its_line(api: Api) -> None:
+    content = b"id,carrier\nA,Maersk\nB\x00,MSC\n"
+    assert problems(upload(api, content)) == ["line 3: contains a NUL byte at position 2"]
+
+
 def test_csv_unterminated_quote_names_the_line_it_starts_on(api: Api) -> None:
     content = b'id,note\nA,ok\nB,"never closed\nC,more\n'
     assert problems(upload(api, content)) == ["line 3: unexpected end of data"]

@@ -74,6 +74,10 @@ class _Lines:
             raise _TooLong
         if self.number == 1:
             raw = raw.removeprefix(codecs.BOM_UTF8)
+        if b"\x00" in raw:
+            # PostgreSQL text cannot hold NUL; report it like any other bad byte.
+            self._report(self.number, f"contains a NUL byte at position {raw.index(0) + 1}")
+            raw = raw.replace(b"\x00", b"")
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError as exc:
