@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -94,6 +95,16 @@ class Api:
 
 def invoice(document_id: str = "doc_1", **values: Any) -> dict[str, Any]:
     return {"document_id": document_id, "extraction_row_id": "row_1", "values": {**GOOD_INVOICE, **values}}
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """`cli.main` points the root logger at the captured stderr; put the old handlers back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture
