@@ -93,6 +93,27 @@ class Api:
         return self.post(f"/v1/matching/packages/runs?wait={wait}", json=body)
 
 
+ENVELOPE_KEYS = {
+    "statusCode",
+    "code",
+    "error",
+    "message",
+    "retryable",
+    "request_id",
+    "timestamp",
+    "path",
+    "details",
+}
+
+
+def error_body(response: Any, status: int, code: str) -> dict[str, Any]:
+    """Assert the SPEC error envelope with this status and code; return the body."""
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    assert (body["statusCode"], body["code"]) == (status, code)
+    return body
+
+
 def invoice(document_id: str = "doc_1", **values: Any) -> dict[str, Any]:
     return {"document_id": document_id, "extraction_row_id": "row_1", "values": {**GOOD_INVOICE, **values}}
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import BOOKINGS, INVOICE_MAPPINGS, Api
+from tests.e2e.conftest import BOOKINGS, INVOICE_MAPPINGS, Api, error_body
 
 MATCHING_CONFIGS = "/v1/matching/configs"
 PACKAGE_CONFIGS = "/v1/matching/packages/configs"
@@ -23,13 +23,6 @@ SEED_PACKAGE_CONFIG_KEYS = {
     "updated_at",
     "links",
 }
-
-
-def error_body(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert (body["statusCode"], body["code"]) == (status, code)
-    return body
 
 
 def fields(body: dict[str, Any]) -> list[str]:

@@ -4,33 +4,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Api
+from tests.e2e.conftest import ENVELOPE_KEYS, Api, error_body
 
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 REQUEST_ID = re.compile(r"^req_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-ENVELOPE_KEYS = {
-    "statusCode",
-    "code",
-    "error",
-    "message",
-    "retryable",
-    "request_id",
-    "timestamp",
-    "path",
-    "details",
-}
 PACKAGE_CONFIGS = "/v1/matching/packages/configs"
-
-
-def error_body(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert (body["statusCode"], body["code"]) == (status, code)
-    return body
 
 
 def read_only(api: Api) -> Api:

@@ -12,7 +12,7 @@ import pytest
 from packmatch.api.routes import reference_data as route
 from packmatch.bootstrap import Runtime
 from packmatch.services import reference_data as service
-from tests.e2e.conftest import BOOKINGS, INVOICE_MAPPINGS, Api, invoice
+from tests.e2e.conftest import BOOKINGS, INVOICE_MAPPINGS, Api, error_body, invoice
 
 REFERENCE_DATA = "/v1/matching/reference-data"
 BOOKINGS_CSV = b"""id,reference,carrier_name,amount,departure
@@ -42,13 +42,6 @@ def api(
 ON_BOTH_DATABASES = pytest.mark.parametrize(
     "api", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )
-
-
-def error_body(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert (body["statusCode"], body["code"]) == (status, code)
-    return body
 
 
 def upload(api: Api, content: bytes | IO[bytes], filename: str = "bookings.csv", **fields: str) -> Any:

@@ -6,7 +6,7 @@ import re
 import uuid
 from typing import Any
 
-from tests.e2e.conftest import Api, invoice
+from tests.e2e.conftest import Api, error_body, invoice
 
 MATCHING_RUNS = "/v1/matching/runs"
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -36,13 +36,6 @@ RESULT_KEYS = {
     "candidates",
 }
 GOOD_CONFIDENCE = 0.9833  # see test_api_runs: the ship date is one day off with a 3-day tolerance
-
-
-def error_body(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert (body["statusCode"], body["code"]) == (status, code)
-    return body
 
 
 def run_with(api: Api, rows: list[dict[str, Any]]) -> dict[str, Any]:

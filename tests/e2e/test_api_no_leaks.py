@@ -21,24 +21,13 @@ import sqlalchemy as sa
 import structlog
 
 from packmatch.logging import configure_logging
-from tests.e2e.conftest import BOOKINGS, INVOICE_MAPPINGS, Api, invoice
+from tests.e2e.conftest import BOOKINGS, ENVELOPE_KEYS, INVOICE_MAPPINGS, Api, invoice
 
 REFERENCE_DATA = "/v1/matching/reference-data"
 MATCHING_CONFIGS = "/v1/matching/configs"
 PACKAGE_CONFIGS = "/v1/matching/packages/configs"
 PACKAGE_RUNS = "/v1/matching/packages/runs"
 MATCHING_RUNS = "/v1/matching/runs"
-ENVELOPE_KEYS = {
-    "statusCode",
-    "code",
-    "error",
-    "message",
-    "retryable",
-    "request_id",
-    "timestamp",
-    "path",
-    "details",
-}
 NOT_FOR_CLIENTS = ("Traceback", 'File "', "sqlalchemy", "sqlite3", "psycopg", "SELECT ", "INSERT ", "[SQL")
 
 

@@ -7,16 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Api, invoice
+from tests.e2e.conftest import Api, error_body, invoice
 
 RUNS = "/v1/matching/packages/runs"
-
-
-def error_body(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert (body["statusCode"], body["code"]) == (status, code)
-    return body
 
 
 def submit(api: Api, config_id: str, count: int) -> list[str]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import BOOKINGS, Api
+from tests.e2e.conftest import BOOKINGS, Api, error_body
 
 REFERENCE_DATA = "/v1/matching/reference-data"
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -18,13 +18,6 @@ MIXED_ROWS = [
     {"vendor": "Globex", "active": False, "since": "2021-06-01", "limit": 2.5, "note": "new"},
     {"vendor": "Initech", "limit": "n/a"},
 ]
-
-
-def error_body(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert (body["statusCode"], body["code"]) == (status, code)
-    return body
 
 
 def create_bookings(api: Api, name: str = "bookings") -> dict[str, Any]:

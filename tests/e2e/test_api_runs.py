@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Api, invoice
+from tests.e2e.conftest import Api, error_body, invoice
 
 RUNS = "/v1/matching/packages/runs"
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -36,13 +36,6 @@ SEED_DOCUMENT_RESULT_KEYS = {
 # GOOD_INVOICE against BK-1: exact 1, fuzzy 1, numeric 1, date 1 day off of 3 → 1 − 0.5/3;
 # (0.5 + 0.2 + 0.2 + 0.1 · 0.8333…) / 1.0 = 0.98333…
 GOOD_CONFIDENCE = 0.9833
-
-
-def error_body(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert (body["statusCode"], body["code"]) == (status, code)
-    return body
 
 
 def final_run(api: Api, config_id: str, documents: dict[str, Any]) -> dict[str, Any]:

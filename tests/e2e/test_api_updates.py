@@ -20,7 +20,7 @@ from packmatch.domain.ids import Kind, parse_id
 from packmatch.services import configs as configs_service
 from packmatch.store.tables import match_results, matching_runs, package_runs, run_slots
 from packmatch.worker.runner import InProcessWorker
-from tests.e2e.conftest import BOOKINGS, GOOD_INVOICE, INVOICE_MAPPINGS, Api, invoice
+from tests.e2e.conftest import BOOKINGS, GOOD_INVOICE, INVOICE_MAPPINGS, Api, error_body, invoice
 
 REFERENCE_DATA = "/v1/matching/reference-data"
 MATCHING_CONFIGS = "/v1/matching/configs"
@@ -49,13 +49,6 @@ def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
 BOTH = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 ON_BOTH_DATABASES = pytest.mark.parametrize("api", BOTH, indirect=True)
 PAUSED_ON_BOTH_DATABASES = pytest.mark.parametrize("paused", BOTH, indirect=True)
-
-
-def error_body(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert (body["statusCode"], body["code"]) == (status, code)
-    return body
 
 
 def fields(body: dict[str, Any]) -> list[str]:
