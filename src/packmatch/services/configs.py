@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pydantic import ValidationError
+from sqlalchemy.engine import Connection
 
 from packmatch.domain.ids import Kind, format_id
 from packmatch.domain.models import FieldMapping, MatchingConfig, PackageConfig, PassCriteria, Slot
@@ -103,6 +104,13 @@ def in_use_message(users: Sequence[uuid.UUID]) -> str:
     )
 
 
+def _lock_slot_configs(conn: Connection, organization_id: uuid.UUID, slots: Sequence[Slot]) -> None:
+    """Every slot's matching config exists for the organization; key-share locked until commit."""
+    wanted = {slot.matching_config_id for slot in slots}
+    found = store.get_matching_configs(conn, organization_id, wanted, lock="key share")
+    check_slots_found(slots, found)
+
+
 class Configs:
     def __init__(self, db: Database, clock: Clock = utcnow) -> None:
         self.db = db
@@ -179,9 +187,7 @@ class Configs:
     def create_package(self, organization_id: uuid.UUID, data: PackageConfigInput) -> PackageConfig:
         now = self.clock()
         with self.db.transaction() as conn:
-            wanted = {slot.matching_config_id for slot in data.slots}
-            found = store.get_matching_configs(conn, organization_id, wanted, lock="key share")
-            check_slots_found(data.slots, found)
+            _lock_slot_configs(conn, organization_id, data.slots)
             config = PackageConfig(
                 id=uuid.uuid4(),
                 organization_id=organization_id,
@@ -213,9 +219,7 @@ class Configs:
             current = store.get_package_config(conn, organization_id, config_id, lock="no key update")
             if current is None:
                 raise NotFound(PACKAGE_NOT_FOUND)
-            wanted = {slot.matching_config_id for slot in data.slots}
-            found = store.get_matching_configs(conn, organization_id, wanted, lock="key share")
-            check_slots_found(data.slots, found)
+            _lock_slot_configs(conn, organization_id, data.slots)
             config = PackageConfig(
                 id=current.id,
                 organization_id=organization_id,
