@@ -64,15 +64,24 @@ def test_a_run_whose_fan_out_was_lost_is_redriven(stack: Stack) -> None:
 
 
 def test_a_run_whose_finalize_was_lost_is_finalized(stack: Stack) -> None:
-    runs, pipeline = lost_messages(stack)
-    run = accept_lost(stack, runs)
-    pipeline.execute_slot(run.id, 0)
-    pipeline.execute_slot(run.id, 1)
+    runs, _ = lost_messages(stack)
+    # No rows at all: no slot to run, so the run's only message is `finalize`, and it is lost.
+    run = runs.accept(stack.world.organization_id, stack.world.package_config_id, {})
     assert stack.get(run).status is RunStatus.RUNNING
     stalled = timedelta(seconds=stack.runtime.settings.stall_seconds + 1)
     reconciler(stack, stalled).reconcile_once()
     stack.drain()
-    assert stack.get(run).status is RunStatus.PASSED
+    assert stack.get(run).status is RunStatus.FAILED  # the required invoice is missing
+
+
+def test_the_slot_that_resolves_a_run_last_finalizes_it(stack: Stack) -> None:
+    runs, pipeline = lost_messages(stack)
+    run = accept_lost(stack, runs)
+    pipeline.execute_slot(run.id, 0)
+    assert stack.get(run).status is RunStatus.RUNNING
+    pipeline.fail_slot(run.id, 1, "boom")
+    final = stack.get(run)
+    assert (final.status, final.error) == (RunStatus.ERROR, "slot 'delivery_note' failed: boom")
 
 
 def test_one_pass_claims_a_stalled_run_once(stack: Stack) -> None:

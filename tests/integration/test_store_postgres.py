@@ -36,7 +36,7 @@ def accept(runtime: Runtime, world: World, rows: int = 2) -> store.SlotJob:
     documents = {"invoice": [invoice_row(i) for i in range(rows)]}
     run = runtime.services.runs.accept(world.organization_id, world.package_config_id, documents)
     with runtime.services.db.transaction() as conn:
-        job = store.load_slot_job(conn, run.id, 0)
+        job = store.start_slot(conn, run.id, 0, utcnow())
     assert job is not None
     return job
 
@@ -78,9 +78,10 @@ def test_a_slot_completes_once_however_often_it_is_delivered(runtime: Runtime, w
     job = accept(runtime, world)
     db = runtime.services.db
     with db.transaction() as conn:
-        first_id = store.start_matching_run(conn, job, utcnow())
-        second_id = store.start_matching_run(conn, job, utcnow())
-    assert first_id == second_id
+        again = store.start_slot(conn, job.run_id, 0, utcnow())
+    assert again is not None
+    first_id = job.matching_run_id
+    assert again.matching_run_id == first_id  # a redelivery reuses the slot's matching run
     with db.transaction() as conn:
         assert store.complete_slot(conn, job.run_id, 0, completion(job, first_id), utcnow()) == 0
     with db.transaction() as conn:
@@ -92,8 +93,7 @@ def test_a_slot_completes_once_however_often_it_is_delivered(runtime: Runtime, w
 
 def test_concurrent_completions_of_one_slot_have_one_winner(runtime: Runtime, world: World) -> None:
     job = accept(runtime, world)
-    with runtime.services.db.transaction() as conn:
-        matching_run_id = store.start_matching_run(conn, job, utcnow())
+    matching_run_id = job.matching_run_id
     barrier = threading.Barrier(4)
     outcomes: list[int | None] = []
 
@@ -122,9 +122,7 @@ def test_a_run_is_finalized_exactly_once(runtime: Runtime, world: World) -> None
 
 
 def test_one_matching_run_per_slot_is_enforced_by_the_database(runtime: Runtime, world: World) -> None:
-    job = accept(runtime, world)
-    with runtime.services.db.transaction() as conn:
-        store.start_matching_run(conn, job, utcnow())
+    job = accept(runtime, world)  # started the slot's matching run
     row = {
         "id": uuid.uuid4(),
         "organization_id": world.organization_id,

@@ -88,23 +88,23 @@ def test_a_slot_over_its_time_limit_ends_in_error_naming_the_slot(
 def test_a_message_failed_for_good_is_logged_and_listed(
     make_stack: Callable[..., Stack], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def down(self: Pipeline, run_id: Any) -> None:
+    def down(self: Pipeline, run_id: Any, **_: Any) -> None:
         raise sa.exc.OperationalError("SELECT", {}, Exception("database is down"))
 
     recorder = RecordingLog()
     monkeypatch.setattr(worker_middleware, "log", recorder)
-    monkeypatch.setattr(Pipeline, "fan_out", down)
+    monkeypatch.setattr(Pipeline, "finalize", down)
     stack = make_stack()
-    run = stack.submit(invoice=[invoice_row(0)])
+    run = stack.submit()  # no rows: its one message is `finalize`
     stack.drain()
     dead = [fields for event, fields in recorder.events if event == "message.dead_lettered"]
-    assert [(d["actor"], d["run_id"]) for d in dead] == [("packmatch.fan_out", str(run.id))]
+    assert [(d["actor"], d["run_id"]) for d in dead] == [("packmatch.finalize", str(run.id))]
     assert dead[0]["retries"] == stack.runtime.settings.slot_max_retries + 1
     assert stack.get(run).status is RunStatus.RUNNING  # the reconciler's to re-drive
     listed = read_dead_letters(stack.runtime.broker, stack.runtime.settings.queue_name, 10)
     if isinstance(stack.runtime.broker, RedisBroker):
         assert listed is not None
-        assert [(d.actor, d.run_id) for d in listed.items] == [("packmatch.fan_out", f"run_{run.id}")]
+        assert [(d.actor, d.run_id) for d in listed.items] == [("packmatch.finalize", f"run_{run.id}")]
         assert listed.items[0].message_id == dead[0]["message_id"]
     else:
         assert listed is None

@@ -2,6 +2,12 @@
 
 Every step is idempotent: it reads the truth from the database and changes only what is still
 pending, so a message delivered twice or late does nothing the second time.
+
+Round trips are what a run costs (benchmarks/README.md), so the normal path is short: `Runs.accept`
+sends the slots' messages itself once its transaction commits; a slot reads its job and starts its
+matching run in one transaction and records its results in a second, and the transaction that
+resolves a run's last slot also gives the run its verdict. `fan_out` and `finalize` messages are
+what the reconciler sends to re-drive a run that stalled.
 """
 
 from __future__ import annotations
@@ -9,22 +15,25 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.engine import Connection
 
 from packmatch.domain.models import (
     InputRow,
     MatchingConfig,
     MatchResult,
+    PassCriteria,
     RowMatch,
     RunStatus,
     SlotStatus,
 )
 from packmatch.engine import Matcher, decide, error_message, slot_outcome
 from packmatch.engine.index import ReferenceIndex
-from packmatch.errors import PermanentError
 from packmatch.logging import get_logger
 from packmatch.services.ports import Clock, Publisher, utcnow
 from packmatch.services.reference_cache import ReferenceCache
-from packmatch.store import reference_data as datasets
 from packmatch.store import runs as store
 from packmatch.store.db import Database
 
@@ -33,6 +42,66 @@ log = get_logger(__name__)
 # A slot that runs longer than this records progress again, so that the reconciler (which re-drives
 # runs without progress for PACKMATCH_STALL_SECONDS, far above this) does not run it twice.
 PROGRESS_EVERY_SECONDS = 5.0
+
+
+def send_slots(publisher: Publisher, run_id: uuid.UUID, positions: Sequence[int]) -> None:
+    """One message per pending slot, or `finalize` when there is none (a run without rows)."""
+    if not positions:
+        publisher.finalize(run_id)
+    for position in positions:
+        publisher.match_slot(run_id, position)
+    log.info("run.fanned_out", run_id=str(run_id), slots=len(positions))
+
+
+@dataclass(frozen=True)
+class Finalized:
+    """A run that a transaction just moved out of `running`; logged once it has committed."""
+
+    run_id: uuid.UUID
+    package_config_id: uuid.UUID
+    status: RunStatus
+    created_at: datetime
+    at: datetime
+
+    def log(self) -> None:
+        log.info(
+            "run.finalized",
+            run_id=str(self.run_id),
+            package_config_id=str(self.package_config_id),
+            status=self.status.value,
+            duration_ms=round((self.at - self.created_at).total_seconds() * 1000, 1),
+        )
+
+
+def finalize_in(
+    conn: Connection,
+    run_id: uuid.UUID,
+    now: datetime,
+    *,
+    criteria: PassCriteria | None = None,
+    error_override: str | None = None,
+) -> Finalized | None:
+    """Give a run whose slots have all resolved its verdict, inside the caller's transaction.
+
+    None when there is nothing to do: the run is gone, already final, or has a pending slot.
+    `criteria` spares reading the snapshot when the caller has it; `error_override` replaces the
+    verdict's error message (the reconciler's "deadline exceeded")."""
+    slots = store.slots_of(conn, run_id)
+    if not slots or any(slot.status is SlotStatus.PENDING for slot in slots):
+        return None
+    if criteria is None:
+        snapshot = store.get_snapshot(conn, run_id)
+        if snapshot is None:
+            return None
+        criteria = snapshot.package_config.pass_criteria
+    verdict = decide(slots, criteria)
+    message = error_message(verdict)
+    if verdict.status is RunStatus.ERROR and error_override is not None:
+        message = error_override
+    done = store.finalize_run(conn, run_id, verdict.status, message, now)
+    if done is None:
+        return None
+    return Finalized(run_id, done.package_config_id, verdict.status, done.created_at, now)
 
 
 class Pipeline:
@@ -49,25 +118,21 @@ class Pipeline:
         self.references = references if references is not None else ReferenceCache.for_database(db)
 
     def fan_out(self, run_id: uuid.UUID) -> None:
+        """Re-send the messages of a run's pending slots (the reconciler's re-drive)."""
         with self.db.transaction() as conn:
             run = store.get_run(conn, None, run_id)
             if run is None or run.status is not RunStatus.RUNNING:
                 return
             positions = store.mark_fanned_out(conn, run_id, self.clock())
-        if not positions:
-            self.publisher.finalize(run_id)
-        for position in positions:
-            self.publisher.match_slot(run_id, position)
-        log.info("run.fanned_out", run_id=str(run_id), slots=len(positions))
+        send_slots(self.publisher, run_id, positions)
 
     def execute_slot(self, run_id: uuid.UUID, position: int) -> None:
         with self.db.transaction() as conn:
-            job = store.load_slot_job(conn, run_id, position)
-            if job is None or job.run_status is not RunStatus.RUNNING:
-                return
-            if job.slot.status is not SlotStatus.PENDING:
-                return
-            matching_run_id = store.start_matching_run(conn, job, self.clock())
+            job = store.start_slot(conn, run_id, position, self.clock())
+        if job is None:
+            return
+        config = job.snapshot.matching_configs[job.slot.matching_config_id]
+        matching_run_id = job.matching_run_id
         started = time.perf_counter()
         bound = log.bind(
             run_id=str(run_id),
@@ -75,44 +140,21 @@ class Pipeline:
             matching_run_id=str(matching_run_id),
         )
         bound.info("slot.started", rows=len(job.rows))
-        config = job.snapshot.matching_configs[job.slot.matching_config_id]
-        reference = self._reference_rows(config)
-        matcher = Matcher(config, reference)
+        matcher = Matcher(config, self._reference_rows(config))
         matches = self._match_rows(run_id, matcher, job.rows)
-        now = self.clock()
-        outcome = slot_outcome(matches)
-        results = [
-            MatchResult(
-                id=uuid.uuid4(),
-                matching_run_id=matching_run_id,
-                position=i,
-                document_id=row.document_id,
-                extraction_row_id=row.extraction_row_id,
-                matched=m.matched,
-                matched_reference_row_id=m.matched_reference_row_id,
-                confidence=m.confidence,
-                candidates=m.candidates,
-                created_at=now,
-            )
-            for i, (row, m) in enumerate(zip(job.rows, matches, strict=True))
-        ]
-        done = store.SlotCompletion(
-            matching_run_id=matching_run_id,
-            status=outcome.status,
-            confidence=outcome.confidence,
-            rows_matched=sum(1 for m in matches if m.matched),
-            avg_confidence=sum(m.confidence for m in matches) / len(matches) if matches else None,
-            results=results,
-        )
+        done = _completion(matching_run_id, job.rows, matches, self.clock())
+        criteria = job.snapshot.package_config.pass_criteria
         with self.db.transaction() as conn:
-            remaining = store.complete_slot(conn, run_id, position, done, self.clock())
+            now = self.clock()
+            remaining = store.complete_slot(conn, run_id, position, done, now)
+            finalized = finalize_in(conn, run_id, now, criteria=criteria) if remaining == 0 else None
         duration_ms = round((time.perf_counter() - started) * 1000, 1)
         if remaining is None:
             bound.info("slot.duplicate_ignored", duration_ms=duration_ms)
             return
-        bound.info("slot.completed", status=outcome.status.value, duration_ms=duration_ms)
-        if remaining == 0:
-            self.publisher.finalize(run_id)
+        bound.info("slot.completed", status=done.status.value, duration_ms=duration_ms)
+        if finalized is not None:
+            finalized.log()
 
     def _match_rows(self, run_id: uuid.UUID, matcher: Matcher, rows: Sequence[InputRow]) -> list[RowMatch]:
         """Match every row; a long slot keeps telling the reconciler it is alive (progress_at)."""
@@ -127,44 +169,53 @@ class Pipeline:
         return matches
 
     def _reference_rows(self, config: MatchingConfig) -> ReferenceIndex:
-        """The config's reference rows, indexed for its mappings (built once per process)."""
-        with self.db.transaction() as conn:
-            if datasets.get_dataset(conn, None, config.reference_data_id) is None:
-                raise PermanentError(f"reference data ref_{config.reference_data_id} no longer exists")
+        """The config's reference rows, indexed for its mappings (read and built once per process;
+        `PermanentError` if the dataset is gone by then)."""
         return self.references.index(config)
 
     def fail_slot(self, run_id: uuid.UUID, position: int, error: str) -> None:
-        """Record that a slot failed for good; the last slot to resolve triggers finalization."""
+        """Record that a slot failed for good; resolving the last slot finalizes the run."""
         with self.db.transaction() as conn:
-            remaining = store.fail_slot(conn, run_id, position, error, self.clock())
-        if remaining == 0:
-            self.publisher.finalize(run_id)
+            now = self.clock()
+            remaining = store.fail_slot(conn, run_id, position, error, now)
+            finalized = finalize_in(conn, run_id, now) if remaining == 0 else None
+        if finalized is not None:
+            finalized.log()
 
     def finalize(self, run_id: uuid.UUID, *, error_override: str | None = None) -> RunStatus | None:
-        """Give a run its verdict once; returns the verdict, or None if there was nothing to do.
-
-        `error_override` replaces the verdict's error message (the reconciler's "deadline exceeded").
-        """
+        """Give a run its verdict once; returns the verdict, or None if there was nothing to do."""
         with self.db.transaction() as conn:
-            run = store.get_run(conn, None, run_id)
-            snapshot = store.get_snapshot(conn, run_id)
-            if run is None or snapshot is None or run.status is not RunStatus.RUNNING:
-                return None
-            if any(slot.status is SlotStatus.PENDING for slot in run.slots):
-                return None
-            verdict = decide(run.slots, snapshot.package_config.pass_criteria)
-            now = self.clock()
-            message = error_message(verdict)
-            if verdict.status is RunStatus.ERROR and error_override is not None:
-                message = error_override
-            if not store.finalize_run(conn, run_id, verdict.status, message, now):
-                return None
-        duration_ms = round((now - run.created_at).total_seconds() * 1000, 1)
-        log.info(
-            "run.finalized",
-            run_id=str(run_id),
-            package_config_id=str(run.package_config_id),
-            status=verdict.status.value,
-            duration_ms=duration_ms,
+            finalized = finalize_in(conn, run_id, self.clock(), error_override=error_override)
+        if finalized is None:
+            return None
+        finalized.log()
+        return finalized.status
+
+
+def _completion(
+    matching_run_id: uuid.UUID, rows: Sequence[InputRow], matches: Sequence[RowMatch], now: datetime
+) -> store.SlotCompletion:
+    outcome = slot_outcome(matches)
+    results = [
+        MatchResult(
+            id=uuid.uuid4(),
+            matching_run_id=matching_run_id,
+            position=i,
+            document_id=row.document_id,
+            extraction_row_id=row.extraction_row_id,
+            matched=m.matched,
+            matched_reference_row_id=m.matched_reference_row_id,
+            confidence=m.confidence,
+            candidates=m.candidates,
+            created_at=now,
         )
-        return verdict.status
+        for i, (row, m) in enumerate(zip(rows, matches, strict=True))
+    ]
+    return store.SlotCompletion(
+        matching_run_id=matching_run_id,
+        status=outcome.status,
+        confidence=outcome.confidence,
+        rows_matched=sum(1 for m in matches if m.matched),
+        avg_confidence=sum(m.confidence for m in matches) / len(matches) if matches else None,
+        results=results,
+    )

@@ -7,6 +7,10 @@ several threads want the same missing index, one loads the rows and builds it wh
 for it. A failed build is not cached: a thread that was waiting for it tries again itself.
 
 The budget covers built indexes; a build also holds the dataset's rows until it is done.
+
+A dataset deleted after its index was built stays matchable from the cache: a run works from what
+was there when it was accepted, and the API refuses to delete a dataset that running runs use. A
+dataset missing when its index is built fails the build for good (`PermanentError`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass, field
 
 from packmatch.domain.models import MatchingConfig, ReferenceRow
 from packmatch.engine.index import ColumnKey, ReferenceIndex, signature
+from packmatch.errors import PermanentError
 from packmatch.logging import get_logger
 from packmatch.store import reference_data as datasets
 from packmatch.store.db import Database
@@ -52,6 +57,8 @@ class ReferenceCache:
     def for_database(cls, db: Database, max_mb: int = DEFAULT_MAX_MB) -> ReferenceCache:
         def load(dataset_id: uuid.UUID) -> Sequence[ReferenceRow]:
             with db.transaction() as conn:
+                if datasets.get_dataset(conn, None, dataset_id) is None:
+                    raise PermanentError(f"reference data ref_{dataset_id} no longer exists")
                 return datasets.load_rows(conn, dataset_id)
 
         return cls(load, max_mb * 2**20)

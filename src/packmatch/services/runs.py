@@ -19,6 +19,7 @@ from packmatch.domain.models import (
 from packmatch.errors import FieldProblem, NotFound, ValidationFailed
 from packmatch.logging import get_logger
 from packmatch.services.configs import PACKAGE_NOT_FOUND
+from packmatch.services.pipeline import send_slots
 from packmatch.services.ports import Clock, Publisher, utcnow
 from packmatch.store import configs as config_store
 from packmatch.store import runs as store
@@ -115,16 +116,18 @@ class Runs:
             package_config_id=str(config.id),
             slots=len(run.slots),
         )
-        self._publish(run.id)
+        self._publish(run)
         return run
 
-    def _publish(self, run_id: uuid.UUID) -> None:
-        # Sent after commit (SPEC §6). If the broker is down, the run is recorded and the
-        # reconciler re-drives it; the client still gets its 202.
+    def _publish(self, run: PackageRun) -> None:
+        # Sent after commit (SPEC §6), straight to the slots: a `fan_out` message would cost the
+        # workers a message and a transaction per run. If the broker is down, the run is recorded
+        # and the reconciler re-drives it; the client still gets its 202.
+        pending = [i for i, slot in enumerate(run.slots) if slot.status is SlotStatus.PENDING]
         try:
-            self.publisher.fan_out(run_id)
+            send_slots(self.publisher, run.id, pending)
         except Exception:
-            log.exception("run.enqueue_failed", run_id=str(run_id))
+            log.exception("run.enqueue_failed", run_id=str(run.id))
 
     def get(self, organization_id: uuid.UUID, run_id: uuid.UUID) -> PackageRun:
         with self.db.transaction() as conn:

@@ -51,6 +51,7 @@ class SlotJob:
     slot: SlotResult
     snapshot: RunSnapshot
     rows: tuple[InputRow, ...]
+    matching_run_id: uuid.UUID
 
 
 def insert_run(
@@ -73,6 +74,8 @@ def insert_run(
             created_at=run.created_at,
             completed_at=None,
             progress_at=run.created_at,
+            # `Runs.accept` sends the slots' messages as soon as this commits.
+            fanned_out_at=run.created_at,
         )
     )
     conn.execute(
@@ -159,63 +162,67 @@ def mark_fanned_out(conn: Connection, run_id: uuid.UUID, now: datetime) -> list[
     return list(rows.scalars())
 
 
-def load_slot_job(conn: Connection, run_id: uuid.UUID, position: int) -> SlotJob | None:
-    run = conn.execute(
-        sa.select(package_runs.c.organization_id, package_runs.c.status, package_runs.c.snapshot).where(
-            package_runs.c.id == run_id
-        )
-    ).first()
-    slot = conn.execute(
-        sa.select(run_slots).where(run_slots.c.run_id == run_id, run_slots.c.position == position)
-    ).first()
-    if run is None or slot is None:
-        return None
-    return SlotJob(
-        run_id=run_id,
-        organization_id=run.organization_id,
-        run_status=RunStatus(run.status),
-        position=position,
-        slot=_slot(slot),
-        snapshot=RunSnapshot.model_validate(run.snapshot),
-        rows=tuple(InputRow.model_validate(r) for r in slot.input_rows),
-    )
-
-
-def _insert_ignoring_conflict(
-    conn: Connection, table: sa.Table, values: dict[str, Any], keys: list[str]
-) -> None:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys))
-
-
-def start_matching_run(conn: Connection, job: SlotJob, now: datetime) -> uuid.UUID:
-    """Create the slot's matching run once; every later delivery finds and reuses it."""
-    _insert_ignoring_conflict(
-        conn,
-        matching_runs,
-        {
-            "id": uuid.uuid4(),
-            "organization_id": job.organization_id,
-            "package_run_id": job.run_id,
-            "document_type": job.slot.document_type,
-            "matching_config_id": job.slot.matching_config_id,
-            "status": MatchingRunStatus.RUNNING.value,
-            "rows_processed": 0,
-            "rows_matched": 0,
-            "started_at": now,
-            "created_at": now,
-        },
-        ["package_run_id", "document_type"],
-    )
+def start_slot(conn: Connection, run_id: uuid.UUID, position: int, now: datetime) -> SlotJob | None:
+    """A pending slot of a running run, ready to execute: its matching run exists (created once;
+    a redelivery reuses it) and the run's progress clock restarts. None if there is nothing to do."""
     found = conn.execute(
+        sa.select(
+            run_slots,
+            package_runs.c.organization_id,
+            package_runs.c.status.label("run_status"),
+            package_runs.c.snapshot,
+        )
+        .join(package_runs, package_runs.c.id == run_slots.c.run_id)
+        .where(run_slots.c.run_id == run_id, run_slots.c.position == position)
+    ).first()
+    if found is None or found.run_status != RunStatus.RUNNING.value:
+        return None
+    slot = _slot(found)
+    if slot.status is not SlotStatus.PENDING:
+        return None
+    job = SlotJob(
+        run_id=run_id,
+        organization_id=found.organization_id,
+        run_status=RunStatus(found.run_status),
+        position=position,
+        slot=slot,
+        snapshot=RunSnapshot.model_validate(found.snapshot),
+        rows=tuple(InputRow.model_validate(r) for r in found.input_rows),
+        matching_run_id=_start_matching_run(conn, found, slot, now),
+    )
+    # A slot that has started is progress: the reconciler leaves the run alone for a while.
+    conn.execute(package_runs.update().where(package_runs.c.id == run_id).values(progress_at=now))
+    return job
+
+
+def _start_matching_run(conn: Connection, found: Any, slot: SlotResult, now: datetime) -> uuid.UUID:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    created: uuid.UUID | None = conn.execute(
+        dialect.insert(matching_runs)
+        .values(
+            id=uuid.uuid4(),
+            organization_id=found.organization_id,
+            package_run_id=found.run_id,
+            document_type=slot.document_type,
+            matching_config_id=slot.matching_config_id,
+            status=MatchingRunStatus.RUNNING.value,
+            rows_processed=0,
+            rows_matched=0,
+            started_at=now,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["package_run_id", "document_type"])
+        .returning(matching_runs.c.id)
+    ).scalar_one_or_none()
+    if created is not None:
+        return created
+    existing = conn.execute(
         sa.select(matching_runs.c.id).where(
-            matching_runs.c.package_run_id == job.run_id,
-            matching_runs.c.document_type == job.slot.document_type,
+            matching_runs.c.package_run_id == found.run_id,
+            matching_runs.c.document_type == slot.document_type,
         )
     )
-    matching_run_id: uuid.UUID = found.scalar_one()
-    # A slot that has started is progress: the reconciler leaves the run alone for a while.
-    conn.execute(package_runs.update().where(package_runs.c.id == job.run_id).values(progress_at=now))
+    matching_run_id: uuid.UUID = existing.scalar_one()
     return matching_run_id
 
 
@@ -243,12 +250,12 @@ def _resolve_slot(
     )
     if changed.rowcount != 1:
         return None
-    conn.execute(
+    remaining = conn.execute(
         package_runs.update()
         .where(package_runs.c.id == run_id)
         .values(slots_pending=package_runs.c.slots_pending - 1, progress_at=now)
+        .returning(package_runs.c.slots_pending)
     )
-    remaining = conn.execute(sa.select(package_runs.c.slots_pending).where(package_runs.c.id == run_id))
     return int(remaining.scalar_one())
 
 
@@ -340,16 +347,30 @@ def get_snapshot(conn: Connection, run_id: uuid.UUID) -> RunSnapshot | None:
     return None if raw is None else RunSnapshot.model_validate(raw)
 
 
+@dataclass(frozen=True)
+class Finalization:
+    """What the guarded transition out of `running` tells its one winner."""
+
+    package_config_id: uuid.UUID
+    created_at: datetime
+
+
 def finalize_run(
     conn: Connection, run_id: uuid.UUID, status: RunStatus, error: str | None, now: datetime
-) -> bool:
-    """The one guarded transition from `running`: true only for the caller that made it."""
+) -> Finalization | None:
+    """The one guarded transition from `running`: a value only for the caller that made it."""
     changed = conn.execute(
         package_runs.update()
         .where(package_runs.c.id == run_id, package_runs.c.status == RunStatus.RUNNING.value)
         .values(status=status.value, error=error, completed_at=now, progress_at=now)
-    )
-    return changed.rowcount == 1
+        .returning(package_runs.c.package_config_id, package_runs.c.created_at)
+    ).first()
+    return None if changed is None else Finalization(changed.package_config_id, changed.created_at)
+
+
+def slots_of(conn: Connection, run_id: uuid.UUID) -> list[SlotResult]:
+    """A run's slots in config order (none if the run does not exist)."""
+    return _slots_by_run(conn, [run_id])[run_id]
 
 
 def _matching_run(row: Any) -> MatchingRun:
