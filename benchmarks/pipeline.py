@@ -56,12 +56,13 @@ POSTGRES_URL = os.environ.get(
     "PACKMATCH_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 
-KEY = ("booking_ref", "booking_reference", Strategy.EXACT, {})
-NAME = ("counterparty", "shipper", Strategy.FUZZY, {"min_similarity": 0.6})
-AMOUNT = ("total", "amount", Strategy.NUMERIC_RANGE, {"tolerance_pct": 2})
-DAY = ("ship_date", "departure", Strategy.DATE_RANGE, {"tolerance_days": 3})
+Mapping = tuple[str, str, Strategy, dict[str, Any]]
+KEY: Mapping = ("booking_ref", "booking_reference", Strategy.EXACT, {})
+NAME: Mapping = ("counterparty", "shipper", Strategy.FUZZY, {"min_similarity": 0.6})
+AMOUNT: Mapping = ("total", "amount", Strategy.NUMERIC_RANGE, {"tolerance_pct": 2})
+DAY: Mapping = ("ship_date", "departure", Strategy.DATE_RANGE, {"tolerance_days": 3})
 # document type → (presence, mappings with weights, dataset seed)
-SLOTS: dict[str, tuple[Presence, list[tuple[tuple[str, str, Strategy, dict[str, Any]], float]], int]] = {
+SLOTS: dict[str, tuple[Presence, list[tuple[Mapping, float]], int]] = {
     "invoice": (Presence.REQUIRED, [(KEY, 0.5), (NAME, 0.2), (AMOUNT, 0.2), (DAY, 0.1)], 1),
     "delivery_note": (Presence.EXPECTED, [(KEY, 0.6), (DAY, 0.4)], 2),
     "contract": (Presence.OPTIONAL, [(KEY, 0.5), (NAME, 0.5)], 3),

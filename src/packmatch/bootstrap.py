@@ -5,17 +5,23 @@ Nothing is built at import time; each process calls `build_runtime` once.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 
 import dramatiq
 
+from packmatch.domain.monitoring import QueueDepth, RunsInFlight
+from packmatch.metrics import PrometheusMetrics, StateCollector, metrics_registry
 from packmatch.services.container import Services
+from packmatch.services.ports import utcnow
 from packmatch.services.reconciler import Reconciler
 from packmatch.settings import Settings
+from packmatch.store import stats
 from packmatch.store.db import Database, migrate
 from packmatch.worker.actors import DramatiqPublisher, PipelineActors, declare_actors
 from packmatch.worker.broker import build_broker
+from packmatch.worker.queues import queue_depth
 from packmatch.worker.reconciler import ReconcilerThread, leader_lock
 
 
@@ -25,8 +31,10 @@ class Runtime:
     broker: dramatiq.Broker
     actors: PipelineActors
     publisher: DramatiqPublisher
+    metrics: PrometheusMetrics
     _services: Services | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _state_exposed: bool = False
 
     @property
     def services(self) -> Services:
@@ -36,8 +44,25 @@ class Runtime:
                 if self._services is None:
                     db = Database.from_url(self.settings.database_url)
                     cache_mb = self.settings.index_cache_mb
-                    self._services = Services.build(db, self.publisher, index_cache_mb=cache_mb)
+                    self._services = Services.build(
+                        db, self.publisher, index_cache_mb=cache_mb, metrics=self.metrics
+                    )
         return self._services
+
+    def api_metrics(self) -> PrometheusMetrics:
+        """The metrics, plus the gauges an API scrape reads from the database and the broker."""
+        with self._lock:
+            if not self._state_exposed:
+                self.metrics.registry.register(StateCollector(self._runs_in_flight, self._queues, utcnow))
+                self._state_exposed = True
+        return self.metrics
+
+    def _runs_in_flight(self) -> RunsInFlight:
+        with self.services.db.transaction() as conn:
+            return stats.runs_in_flight(conn)
+
+    def _queues(self) -> list[QueueDepth]:
+        return [queue_depth(self.broker, self.settings.queue_name)]
 
     def reconciler(self) -> Reconciler:
         services = self.services
@@ -65,6 +90,10 @@ def build_runtime(settings: Settings, *, migrate_first: bool = False) -> Runtime
     broker = build_broker(settings)
     holder: list[Runtime] = []
     actors = declare_actors(broker, settings, lambda: holder[0].services)
-    runtime = Runtime(settings, broker, actors, DramatiqPublisher(broker, actors))
+    # In `packmatch worker` processes the values live in prometheus_client's multiprocess files and
+    # are served by the metrics fork (worker/metrics.py): no process collectors of their own.
+    multiprocess = "PROMETHEUS_MULTIPROC_DIR" in os.environ
+    metrics = PrometheusMetrics(metrics_registry(process=not multiprocess))
+    runtime = Runtime(settings, broker, actors, DramatiqPublisher(broker, actors), metrics)
     holder.append(runtime)
     return runtime

@@ -24,7 +24,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from packmatch.worker.runner import InProcessWorker
 
     runtime = build_runtime(settings, migrate_first=True)
-    app = create_app(runtime.services, settings)
+    app = create_app(runtime.services, settings, metrics=runtime.api_metrics())
     reconciler = runtime.reconciler_thread()
     reconciler.start()
     with InProcessWorker(runtime.broker, threads=settings.worker_threads):
@@ -43,17 +43,22 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
     runtime = build_runtime(settings)
     if settings.broker_url.startswith("memory://"):
         log.warning("api.memory_broker", hint="no worker can see this broker; use `packmatch serve`")
-    app = create_app(runtime.services, settings)
+    app = create_app(runtime.services, settings, metrics=runtime.api_metrics())
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
     runtime.close()
     return 0
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+
     from packmatch.worker.runner import run_worker_processes
 
+    if args.metrics_port is not None:  # the worker processes read their settings themselves
+        os.environ["PACKMATCH_WORKER_METRICS_PORT"] = str(args.metrics_port)
+    metrics = (settings.worker_metrics_port if args.metrics_port is None else args.metrics_port) > 0
     return run_worker_processes(
-        args.processes or settings.worker_processes, args.threads or settings.worker_threads
+        args.processes or settings.worker_processes, args.threads or settings.worker_threads, metrics=metrics
     )
 
 
@@ -147,6 +152,12 @@ def _parser() -> argparse.ArgumentParser:
     worker = add("worker", _worker, "Dramatiq worker processes")
     worker.add_argument("--processes", type=int, default=None)
     worker.add_argument("--threads", type=int, default=None)
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="metrics port (PACKMATCH_WORKER_METRICS_PORT); 0: none",
+    )
     add("migrate", _migrate, "bring the database schema up to date")
     add("demo", _demo, "load a sample world, submit sample bundles, print their verdicts")
     dead = add("dead-letters", _dead_letters, "list messages the broker failed for good, newest first")

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     # each built without arguments and added after packmatch's own (docs/reliability.md).
     worker_middleware: str = ""
 
+    # `packmatch worker` serves Dramatiq's and packmatch's metrics of all its processes here;
+    # port 0 turns the metrics off. Bind 0.0.0.0 where Prometheus scrapes from outside the host.
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(default=9191, ge=0, le=65535)
+
     # Matching: each worker process keeps the reference indexes it built (shared by its threads)
     # up to this many MB, evicting the least recently used; 0 keeps none.
     index_cache_mb: int = Field(default=1024, ge=0)

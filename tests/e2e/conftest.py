@@ -137,7 +137,10 @@ def start_api() -> Iterator[Callable[[Runtime], Api]]:
         worker = InProcessWorker(runtime.broker, threads=2)
         worker.start()
         workers.append(worker)
-        client = TestClient(create_app(runtime.services, runtime.settings), raise_server_exceptions=False)
+        client = TestClient(
+            create_app(runtime.services, runtime.settings, metrics=runtime.api_metrics()),
+            raise_server_exceptions=False,
+        )
         clients.append(client)
         key = runtime.services.accounts.create_key("acme", frozenset({"read", "write"}))
         return Api(client, runtime, key)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import BOOKINGS, INVOICE_MAPPINGS, invoice
 
@@ -38,6 +39,7 @@ class Deployment:
     api_log: Path
     worker_log: Path
     worker: subprocess.Popen[bytes]
+    worker_metrics: str
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
@@ -75,6 +77,7 @@ def deployment(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[De
         "PACKMATCH_DATABASE_URL": postgres_url,
         "PACKMATCH_BROKER_URL": redis_url,
         "PACKMATCH_LOG_FORMAT": "json",
+        "PACKMATCH_WORKER_METRICS_PORT": str(free_port()),
     }
     subprocess.run([PACKMATCH, "migrate"], env=env, check=True, capture_output=True)
     created = subprocess.run(
@@ -96,7 +99,8 @@ def deployment(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[De
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(base, api)
-        yield Deployment(base, key, api_log, worker_log, worker)
+        metrics = f"http://127.0.0.1:{env['PACKMATCH_WORKER_METRICS_PORT']}/metrics"
+        yield Deployment(base, key, api_log, worker_log, worker, metrics)
     finally:
         for process in (api, worker):
             process.send_signal(signal.SIGTERM)
@@ -130,6 +134,38 @@ def test_the_walkthrough_reaches_passed_and_is_listed(deployment: Deployment) ->
     matching_run_id = run["document_results"][0]["matching_run_id"]
     status, results = deployment.call("GET", f"/v1/matching/runs/{matching_run_id}/results")
     assert results["data"][0]["matched_reference_row_id"] == "BK-1"
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def worker_metrics_listening(deployment: Deployment) -> bool:
+    """The worker logs when its metrics process listens: poll its log (no event crosses processes)."""
+    return any(e["event"] == "worker.metrics_listening" for e in deployment.events(deployment.worker_log))
+
+
+def test_the_worker_and_the_api_expose_their_metrics(deployment: Deployment) -> None:
+    test_the_walkthrough_reaches_passed_and_is_listed(deployment)
+    deadline = time.monotonic() + 30
+    while not worker_metrics_listening(deployment):
+        assert time.monotonic() < deadline, "the worker's metrics process did not start"
+        time.sleep(0.1)
+    worker = scrape(deployment.worker_metrics)
+    slot = (("actor_name", "packmatch.match_slot"), ("queue_name", "packmatch"))
+    assert worker[("dramatiq_messages_total", slot)] >= 1
+    assert worker[("packmatch_runs_finalized_total", (("status", "passed"),))] == 1
+    assert worker[("packmatch_slot_duration_seconds_count", (("status", "matched"),))] == 1
+    api = scrape(deployment.base + "/metrics")
+    assert api[("packmatch_runs_accepted_total", ())] == 1
+    assert api[("packmatch_runs_in_flight", ())] == 0
+    assert api[("packmatch_queue_messages", (("queue", "packmatch"), ("state", "dead")))] == 0
 
 
 def test_logs_are_json_events_without_secrets_or_values(deployment: Deployment) -> None:

@@ -38,6 +38,7 @@ def cluster(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[Clust
         "PACKMATCH_DATABASE_URL": postgres_url,
         "PACKMATCH_BROKER_URL": redis_url,
         "PACKMATCH_LOG_FORMAT": "json",
+        "PACKMATCH_WORKER_METRICS_PORT": "0",  # several workers per scenario: no port to share
         "PACKMATCH_RATE_LIMIT_PER_MINUTE": "0",
         "PACKMATCH_WORKER_MIDDLEWARE": "",
         "PYTHONPATH": pythonpath,

@@ -13,7 +13,7 @@ import pytest
 from dramatiq.broker import MessageProxy
 
 from packmatch.bootstrap import Runtime
-from packmatch.domain.models import RunStatus
+from packmatch.domain.models import PackageRun, RunStatus
 from tests.integration.conftest import Stack, invoice_row
 
 pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq]
@@ -57,9 +57,12 @@ def test_runs_reach_their_verdicts_over_rabbitmq(rabbit_stack: tuple[Stack, Proc
     stack, processed = rabbit_stack
     passed = stack.submit(invoice=[invoice_row(0)], delivery_note=[invoice_row(1)])
     failed = stack.submit(invoice=[invoice_row(2, ref="NOPE", carrier="Unknown", total=1)])
+
+    def final(run: PackageRun) -> Callable[[], bool]:
+        return lambda: stack.get(run).status is not RunStatus.RUNNING
+
     for run in (passed, failed):
-        final = processed.wait_until(lambda run=run: stack.get(run).status is not RunStatus.RUNNING, 30)
-        assert final, "the run was not finalized"
+        assert processed.wait_until(final(run), 30), f"run {run.id} was not finalized"
     assert stack.get(passed).status is RunStatus.PASSED
     assert stack.get(failed).status is RunStatus.FAILED
 

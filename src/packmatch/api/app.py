@@ -25,6 +25,7 @@ from packmatch.api.routes import (
 )
 from packmatch.domain.ids import Kind, format_id
 from packmatch.errors import PackmatchError
+from packmatch.metrics import PrometheusMetrics, metrics_registry
 from packmatch.services.container import Services
 from packmatch.services.idempotency import Idempotency
 from packmatch.services.ratelimit import RateLimiter, build_rate_limiter
@@ -66,16 +67,25 @@ async def _request_context(request: Request, call_next: Callable[[Request], Awai
         except Exception as exc:
             response = errors.unavailable(request) if is_transient(exc) else errors.internal_error(request)
     response.headers["X-Request-Id"] = request_id
+    seconds = time.perf_counter() - started
+    request.app.state.metrics.http_request(request.method, _route(request), response.status_code, seconds)
     log.info(
         "http.request",
         method=request.method,
         path=request.url.path,
         status=response.status_code,
-        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        duration_ms=round(seconds * 1000, 1),
         organization_id=getattr(request.state, "organization_id", None),
     )
     structlog.contextvars.clear_contextvars()
     return response
+
+
+def _route(request: Request) -> str:
+    """The matched route's template (`/v1/matching/packages/runs/{run_id}`): ids stay out of labels."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
 
 
 def _add_middleware(app: FastAPI, services: Services, limiter: RateLimiter | None) -> None:
@@ -88,12 +98,20 @@ def _add_middleware(app: FastAPI, services: Services, limiter: RateLimiter | Non
     app.middleware("http")(_request_context)
 
 
-def create_app(services: Services, settings: Settings, *, rate_limiter: RateLimiter | None = None) -> FastAPI:
+def create_app(
+    services: Services,
+    settings: Settings,
+    *,
+    rate_limiter: RateLimiter | None = None,
+    metrics: PrometheusMetrics | None = None,
+) -> FastAPI:
     """`rate_limiter` defaults to the one the settings call for (none when the limit is 0, Redis
-    when the broker is Redis, else in-process)."""
+    when the broker is Redis, else in-process). `metrics` are what `/metrics` shows (the runtime's,
+    `Runtime.api_metrics()`); by default the app counts only its own HTTP requests."""
     app = FastAPI(title="packmatch", version=__version__, description=DESCRIPTION)
     app.state.services = services
     app.state.settings = settings
+    app.state.metrics = metrics or PrometheusMetrics(metrics_registry())
     app.add_exception_handler(PackmatchError, errors.on_packmatch_error)
     app.add_exception_handler(RequestValidationError, errors.on_validation_error)
     app.add_exception_handler(StarletteHTTPException, errors.on_http_error)

@@ -8,7 +8,7 @@ from packmatch.services.accounts import Accounts
 from packmatch.services.configs import Configs
 from packmatch.services.matching_runs import MatchingRuns
 from packmatch.services.pipeline import Pipeline
-from packmatch.services.ports import Clock, Publisher, utcnow
+from packmatch.services.ports import Clock, Metrics, NoMetrics, Publisher, utcnow
 from packmatch.services.reference_cache import DEFAULT_MAX_MB, ReferenceCache
 from packmatch.services.reference_data import ReferenceData
 from packmatch.services.runs import Runs
@@ -25,6 +25,7 @@ class Services:
     runs: Runs
     matching_runs: MatchingRuns
     pipeline: Pipeline
+    metrics: Metrics
 
     @classmethod
     def build(
@@ -34,14 +35,18 @@ class Services:
         clock: Clock = utcnow,
         *,
         index_cache_mb: int = DEFAULT_MAX_MB,
+        metrics: Metrics | None = None,
     ) -> Services:
+        metrics = metrics or NoMetrics()
+        references = ReferenceCache.for_database(db, index_cache_mb)
         return cls(
             db=db,
             publisher=publisher,
             accounts=Accounts(db, clock),
             reference_data=ReferenceData(db, clock),
             configs=Configs(db, clock),
-            runs=Runs(db, publisher, clock),
+            runs=Runs(db, publisher, clock, metrics),
             matching_runs=MatchingRuns(db),
-            pipeline=Pipeline(db, publisher, clock, ReferenceCache.for_database(db, index_cache_mb)),
+            pipeline=Pipeline(db, publisher, clock, references, metrics),
+            metrics=metrics,
         )

@@ -32,7 +32,7 @@ from packmatch.domain.models import (
 from packmatch.engine import Matcher, decide, error_message, slot_outcome
 from packmatch.engine.index import ReferenceIndex
 from packmatch.logging import get_logger
-from packmatch.services.ports import Clock, Publisher, utcnow
+from packmatch.services.ports import Clock, Metrics, NoMetrics, Publisher, utcnow
 from packmatch.services.reference_cache import ReferenceCache
 from packmatch.store import runs as store
 from packmatch.store.db import Database
@@ -63,13 +63,15 @@ class Finalized:
     created_at: datetime
     at: datetime
 
-    def log(self) -> None:
+    def report(self, metrics: Metrics) -> None:
+        seconds = (self.at - self.created_at).total_seconds()
+        metrics.run_finalized(self.status, seconds)
         log.info(
             "run.finalized",
             run_id=str(self.run_id),
             package_config_id=str(self.package_config_id),
             status=self.status.value,
-            duration_ms=round((self.at - self.created_at).total_seconds() * 1000, 1),
+            duration_ms=round(seconds * 1000, 1),
         )
 
 
@@ -111,11 +113,13 @@ class Pipeline:
         publisher: Publisher,
         clock: Clock = utcnow,
         references: ReferenceCache | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
         self.publisher = publisher
         self.clock = clock
         self.references = references if references is not None else ReferenceCache.for_database(db)
+        self.metrics = metrics or NoMetrics()
 
     def fan_out(self, run_id: uuid.UUID) -> None:
         """Re-send the messages of a run's pending slots (the reconciler's re-drive)."""
@@ -148,13 +152,14 @@ class Pipeline:
             now = self.clock()
             remaining = store.complete_slot(conn, run_id, position, done, now)
             finalized = finalize_in(conn, run_id, now, criteria=criteria) if remaining == 0 else None
-        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        seconds = time.perf_counter() - started
         if remaining is None:
-            bound.info("slot.duplicate_ignored", duration_ms=duration_ms)
+            bound.info("slot.duplicate_ignored", duration_ms=round(seconds * 1000, 1))
             return
-        bound.info("slot.completed", status=done.status.value, duration_ms=duration_ms)
+        self.metrics.slot_completed(done.status, seconds)
+        bound.info("slot.completed", status=done.status.value, duration_ms=round(seconds * 1000, 1))
         if finalized is not None:
-            finalized.log()
+            finalized.report(self.metrics)
 
     def _match_rows(self, run_id: uuid.UUID, matcher: Matcher, rows: Sequence[InputRow]) -> list[RowMatch]:
         """Match every row; a long slot keeps telling the reconciler it is alive (progress_at)."""
@@ -180,7 +185,7 @@ class Pipeline:
             remaining = store.fail_slot(conn, run_id, position, error, now)
             finalized = finalize_in(conn, run_id, now) if remaining == 0 else None
         if finalized is not None:
-            finalized.log()
+            finalized.report(self.metrics)
 
     def finalize(self, run_id: uuid.UUID, *, error_override: str | None = None) -> RunStatus | None:
         """Give a run its verdict once; returns the verdict, or None if there was nothing to do."""
@@ -188,7 +193,7 @@ class Pipeline:
             finalized = finalize_in(conn, run_id, self.clock(), error_override=error_override)
         if finalized is None:
             return None
-        finalized.log()
+        finalized.report(self.metrics)
         return finalized.status
 
 

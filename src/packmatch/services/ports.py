@@ -7,6 +7,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
+from packmatch.domain.models import RunStatus, SlotStatus
+
 
 class Publisher(Protocol):
     """Sends pipeline messages. Messages carry ids only; the database holds the truth."""
@@ -18,6 +20,39 @@ class Publisher(Protocol):
     def finalize(self, run_id: uuid.UUID) -> None: ...
 
     def ping(self) -> None: ...
+
+
+class Metrics(Protocol):
+    """Counts what the pipeline does; the real adapter is `packmatch.metrics.PrometheusMetrics`."""
+
+    def run_accepted(self) -> None: ...
+
+    def run_finalized(self, status: RunStatus, seconds: float) -> None: ...
+
+    def slot_completed(self, status: SlotStatus, seconds: float) -> None: ...
+
+    def slot_failed(self, *, will_retry: bool) -> None: ...
+
+    def reconciled(self, action: str) -> None: ...
+
+
+class NoMetrics:
+    """Counts nothing: for one-shot commands and tests that do not look at metrics."""
+
+    def run_accepted(self) -> None:
+        return None
+
+    def run_finalized(self, status: RunStatus, seconds: float) -> None:
+        return None
+
+    def slot_completed(self, status: SlotStatus, seconds: float) -> None:
+        return None
+
+    def slot_failed(self, *, will_retry: bool) -> None:
+        return None
+
+    def reconciled(self, action: str) -> None:
+        return None
 
 
 Clock = Callable[[], datetime]

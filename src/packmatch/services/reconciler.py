@@ -81,6 +81,7 @@ class Reconciler:
             with self.db.transaction() as conn:
                 ended = runs_store.finalize_run(conn, run_id, RunStatus.ERROR, DEADLINE_ERROR, now)
             status = RunStatus.ERROR if ended else None
+        self.pipeline.metrics.reconciled("deadline_exceeded")
         log.warning(
             "run.reconciled", run_id=str(run_id), action="deadline_exceeded", slots=slots, status=status
         )
@@ -96,6 +97,7 @@ class Reconciler:
             else:
                 action = "fan_out"
                 self.publisher.fan_out(run.id)
+            self.pipeline.metrics.reconciled(action)
             log.info("run.reconciled", run_id=str(run.id), action=action, slots_pending=run.slots_pending)
         return len(stalled)
 

@@ -20,7 +20,7 @@ from packmatch.errors import FieldProblem, NotFound, ValidationFailed
 from packmatch.logging import get_logger
 from packmatch.services.configs import PACKAGE_NOT_FOUND
 from packmatch.services.pipeline import send_slots
-from packmatch.services.ports import Clock, Publisher, utcnow
+from packmatch.services.ports import Clock, Metrics, NoMetrics, Publisher, utcnow
 from packmatch.store import configs as config_store
 from packmatch.store import runs as store
 from packmatch.store.db import Database
@@ -80,10 +80,13 @@ def initial_slots(config: PackageConfig, documents: InputDocuments) -> list[Slot
 
 
 class Runs:
-    def __init__(self, db: Database, publisher: Publisher, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, db: Database, publisher: Publisher, clock: Clock = utcnow, metrics: Metrics | None = None
+    ) -> None:
         self.db = db
         self.publisher = publisher
         self.clock = clock
+        self.metrics = metrics or NoMetrics()
 
     def accept(
         self, organization_id: uuid.UUID, package_config_id: uuid.UUID, documents: InputDocuments
@@ -116,6 +119,7 @@ class Runs:
             package_config_id=str(config.id),
             slots=len(run.slots),
         )
+        self.metrics.run_accepted()
         self._publish(run)
         return run
 

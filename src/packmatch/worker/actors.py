@@ -67,6 +67,7 @@ def declare_actors(broker: dramatiq.Broker, settings: Settings, services: Servic
                 min_backoff_ms=settings.slot_min_backoff_ms,
                 max_backoff_ms=settings.slot_max_backoff_ms,
             )
+            pipeline.metrics.slot_failed(will_retry=decision.retry)
             log.warning(
                 "slot.failed",
                 position=position,

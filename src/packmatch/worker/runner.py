@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 import weakref
 
 import dramatiq
@@ -46,10 +48,33 @@ class InProcessWorker:
         self.stop()
 
 
-def run_worker_processes(processes: int, threads: int) -> int:
+# prometheus_client's multiprocess mode and Dramatiq's Prometheus middleware read these at import.
+MULTIPROC_VARIABLES = ("PROMETHEUS_MULTIPROC_DIR", "dramatiq_prom_db")
+
+
+def prepare_multiprocess_dir() -> str:
+    """A fresh directory for one `packmatch worker`'s metric files, named in the environment that
+    its processes inherit (an earlier run's files would add to the new counts). Call it before
+    anything imports prometheus_client or dramatiq.middleware.prometheus (worker/metrics.py)."""
+    path = tempfile.mkdtemp(prefix="packmatch-metrics-")
+    for name in MULTIPROC_VARIABLES:
+        os.environ[name] = path
+    return path
+
+
+def run_worker_processes(processes: int, threads: int, *, metrics: bool = True) -> int:
     """Hand over to Dramatiq's CLI, which forks and supervises the worker processes."""
     # Read by dramatiq.worker at import in each worker process: prefetch = threads (NOTES-dramatiq).
     os.environ.setdefault("dramatiq_queue_prefetch", str(threads))
+    metrics_dir = prepare_multiprocess_dir() if metrics else None
+    try:
+        return _dramatiq_cli(processes, threads)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _dramatiq_cli(processes: int, threads: int) -> int:
     from dramatiq.cli import main as dramatiq_main
 
     argv = [
