@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -72,6 +76,29 @@ def test_migrate_is_idempotent_and_matches_the_tables(postgres_url: str) -> None
     migrate(postgres_url)
     migrate(postgres_url)
     command.check(alembic_config(postgres_url))
+
+
+def test_migrators_started_at_once_take_turns(postgres_server_url: str, tmp_path: Path) -> None:
+    """Processes (Alembic's context is one per process): every one succeeds, the schema is right."""
+    admin = sa.create_engine(postgres_server_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    name = f"packmatch_migrate_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
+    env = {**os.environ, "PACKMATCH_DATABASE_URL": url, "PACKMATCH_LOG_FORMAT": "json"}
+    packmatch = str(Path(sys.executable).parent / "packmatch")
+    try:
+        migrators = [
+            subprocess.Popen([packmatch, "migrate"], env=env, cwd=tmp_path, stderr=subprocess.PIPE)
+            for _ in range(4)
+        ]
+        outcomes = [(m.communicate(timeout=120)[1].decode()[-500:], m.returncode) for m in migrators]
+        assert [code for _, code in outcomes] == [0, 0, 0, 0], outcomes
+        command.check(alembic_config(url))
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def test_a_slot_completes_once_however_often_it_is_delivered(runtime: Runtime, world: World) -> None:
