@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import dramatiq
 
 from packmatch.services.container import Services
+from packmatch.services.deliveries import WebhookOptions
 from packmatch.services.reconciler import Reconciler
 from packmatch.settings import Settings
 from packmatch.store.db import Database, migrate
@@ -36,7 +37,9 @@ class Runtime:
                 if self._services is None:
                     db = Database.from_url(self.settings.database_url)
                     cache_mb = self.settings.index_cache_mb
-                    self._services = Services.build(db, self.publisher, index_cache_mb=cache_mb)
+                    self._services = Services.build(
+                        db, self.publisher, index_cache_mb=cache_mb, webhooks=webhook_options(self.settings)
+                    )
         return self._services
 
     def reconciler(self) -> Reconciler:
@@ -47,6 +50,7 @@ class Runtime:
             services.pipeline,
             stall_seconds=self.settings.stall_seconds,
             deadline_seconds=self.settings.run_deadline_seconds,
+            deliveries=services.deliveries,
         )
 
     def reconciler_thread(self) -> ReconcilerThread:
@@ -57,6 +61,16 @@ class Runtime:
         if self._services is not None:
             self._services.db.dispose()
         self.broker.close()
+
+
+def webhook_options(settings: Settings) -> WebhookOptions:
+    return WebhookOptions(
+        retry_schedule_seconds=settings.webhook_retry_schedule_seconds,
+        timeout_seconds=settings.webhook_timeout_seconds,
+        lease_seconds=settings.webhook_lease_seconds,
+        resolve_timeout_seconds=settings.webhook_resolve_timeout_seconds,
+        allow_private_networks=settings.webhook_allow_private_networks,
+    )
 
 
 def build_runtime(settings: Settings, *, migrate_first: bool = False) -> Runtime:

@@ -257,7 +257,7 @@ def test_a_run_create_is_documented_as_202_or_200() -> None:
 
 
 def test_an_unknown_resource_has_no_success_model() -> None:
-    assert success_models(locate("/v1/webhooks"), "get") == {}
+    assert success_models(locate("/v1/unknown"), "get") == {}
 
 
 def test_a_delete_can_conflict_replay_mismatch_and_miss() -> None:

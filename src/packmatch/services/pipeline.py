@@ -22,6 +22,7 @@ from packmatch.engine import Matcher, decide, error_message, slot_outcome
 from packmatch.engine.index import ReferenceIndex
 from packmatch.errors import PermanentError
 from packmatch.logging import get_logger
+from packmatch.services.deliveries import publish_deliveries, record_deliveries
 from packmatch.services.ports import Clock, Publisher, utcnow
 from packmatch.services.reference_cache import ReferenceCache
 from packmatch.store import reference_data as datasets
@@ -159,6 +160,8 @@ class Pipeline:
                 message = error_override
             if not store.finalize_run(conn, run_id, verdict.status, message, now):
                 return None
+            final = run.model_copy(update={"status": verdict.status, "error": message, "completed_at": now})
+            deliveries = record_deliveries(conn, final, now)  # the outbox: same transaction
         duration_ms = round((now - run.created_at).total_seconds() * 1000, 1)
         log.info(
             "run.finalized",
@@ -167,4 +170,17 @@ class Pipeline:
             status=verdict.status.value,
             duration_ms=duration_ms,
         )
+        publish_deliveries(self.publisher, deliveries, source="finalize")
         return verdict.status
+
+    def end_without_verdict(self, run_id: uuid.UUID, status: RunStatus, error: str) -> bool:
+        """The guarded transition without a verdict (the reconciler's last resort), with its webhooks."""
+        now = self.clock()
+        with self.db.transaction() as conn:
+            run = store.get_run(conn, None, run_id)
+            if run is None or not store.finalize_run(conn, run_id, status, error, now):
+                return False
+            final = run.model_copy(update={"status": status, "error": error, "completed_at": now})
+            deliveries = record_deliveries(conn, final, now)
+        publish_deliveries(self.publisher, deliveries, source="finalize")
+        return True
