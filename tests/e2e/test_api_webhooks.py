@@ -3,6 +3,8 @@ validation, idempotency), with real deliveries to a local receiver."""
 
 from __future__ import annotations
 
+import io
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,6 +15,7 @@ import pytest
 from packmatch.bootstrap import Runtime
 from packmatch.services.signing import verify
 from tests.e2e.conftest import Api, error_body, invoice
+from tests.e2e.test_api_no_leaks import log_lines  # noqa: F401 (the fixture)
 from tests.webhook_receiver import Receiver, receiving
 
 WEBHOOKS = "/v1/webhooks"
@@ -353,3 +356,32 @@ def test_create_with_an_idempotency_key_creates_one_webhook(api: Api, receiver: 
     assert api.get(WEBHOOKS).json()["pagination"]["total"] == 1
     other = api.post(WEBHOOKS, json={"url": receiver.url, "is_active": False}, headers=headers)
     error_body(other, 422, "idempotency_key_mismatch")
+
+
+# --- logs ----------------------------------------------------------------------------------------
+
+
+def test_deliveries_are_logged_without_secret_signature_body_or_url(
+    api: Api, receiver: Receiver, request: pytest.FixtureRequest
+) -> None:
+    captured: io.StringIO = request.getfixturevalue("log_lines")
+    hook = create(api, receiver.url, secret="LEAK-SECRET-0123456789")
+    delivery = delivered(api, hook)
+    lines = [json.loads(line) for line in captured.getvalue().splitlines()]
+    sent = next(line for line in lines if line["event"] == "webhook.delivered")
+    assert (sent["delivery_id"], sent["webhook_id"], sent["status_code"], sent["attempt"]) == (
+        delivery["id"].removeprefix("whd_"),
+        hook["id"].removeprefix("whk_"),
+        200,
+        1,
+    )
+    assert {"webhook.created", "webhook.delivery_enqueued"} <= {line["event"] for line in lines}
+    text = captured.getvalue()
+    request = receiver.requests[0]
+    leaks = [
+        "LEAK-SECRET",
+        request.headers["x-packmatch-signature"],
+        request.body.decode()[:60],
+        receiver.url,
+    ]
+    assert [leak for leak in leaks if leak in text] == []

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 
 from packmatch.bootstrap import Runtime
 from packmatch.domain.models import PackageRun, RunStatus
@@ -26,6 +27,7 @@ from packmatch.services.ssrf import UrlPolicy
 from packmatch.services.webhook_http import HttpSender
 from packmatch.services.webhooks import WebhookInput
 from packmatch.store import webhooks as store
+from packmatch.store.db import alembic_config
 from packmatch.store.pagination import PageRequest
 from packmatch.store.tables import matching_configs, organizations, reference_datasets, webhook_deliveries
 from tests.integration.conftest import SERVICES, Stack, invoice_row
@@ -327,3 +329,14 @@ def test_the_relay_resends_only_what_is_due_and_not_on_its_way(hooked: Hooked) -
 
 def test_an_unknown_delivery_message_does_nothing(hooked: Hooked) -> None:
     assert hooked.runtime.services.deliveries.deliver(uuid.uuid4()) is None
+
+
+def test_the_migrated_sqlite_schema_matches_the_tables_and_0003_downgrades(sqlite_url: str) -> None:
+    config = alembic_config(sqlite_url)
+    command.check(config)  # PostgreSQL: test_store_postgres.py
+    command.downgrade(config, "0002")
+    engine = sa.create_engine(sqlite_url, poolclass=sa.NullPool)
+    assert "webhooks" not in sa.inspect(engine).get_table_names()
+    engine.dispose()
+    command.upgrade(config, "head")
+    command.check(config)
