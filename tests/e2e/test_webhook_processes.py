@@ -4,17 +4,14 @@ request open while the worker is killed."""
 
 from __future__ import annotations
 
-import os
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from packmatch.services.signing import verify
-from tests.faults.conftest import create_key
-from tests.faults.processes import REPO_ROOT, TEST_TIMINGS, Cluster, wait_for
+from tests.faults.conftest import cluster, create_key  # noqa: F401 (the fixture)
+from tests.faults.processes import Cluster, wait_for
 from tests.faults.workload import Client
 from tests.webhook_receiver import HOLD, receiving
 
@@ -28,27 +25,6 @@ WEBHOOK_TIMINGS = {
 }
 BOOKINGS = [{"id": "BK-1", "reference": "ABC1234567"}]
 MAPPINGS = [{"source": "booking_reference", "target": "reference", "strategy": "exact", "weight": 1}]
-
-
-@pytest.fixture
-def cluster(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[Cluster]:
-    pythonpath = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("PACKMATCH_")}
-    env = {
-        **inherited,
-        **TEST_TIMINGS,
-        **WEBHOOK_TIMINGS,
-        "PACKMATCH_DATABASE_URL": postgres_url,
-        "PACKMATCH_BROKER_URL": redis_url,
-        "PACKMATCH_LOG_FORMAT": "json",
-        "PACKMATCH_RATE_LIMIT_PER_MINUTE": "0",
-        "PYTHONPATH": pythonpath,
-    }
-    cluster = Cluster(env, tmp_path)
-    try:
-        yield cluster
-    finally:
-        cluster.kill_all()
 
 
 def one_slot_world(client: Client) -> str:
@@ -71,21 +47,25 @@ def delivery_row(database_url: str) -> sa.Row[tuple[str, int]] | None:
         engine.dispose()
 
 
-def test_a_worker_killed_mid_delivery_does_not_lose_it(cluster: Cluster, postgres_url: str) -> None:
+def test_a_worker_killed_mid_delivery_does_not_lose_it(
+    request: pytest.FixtureRequest, postgres_url: str
+) -> None:
+    processes: Cluster = request.getfixturevalue("cluster")  # the fault scenarios' processes
+    processes.env.update(WEBHOOK_TIMINGS)
     with receiving([HOLD]) as receiver:
-        cluster.start_api()
-        client = Client(cluster.base, create_key(postgres_url))
+        processes.start_api()
+        client = Client(processes.base, create_key(postgres_url))
         status, hook = client.call("POST", "/v1/webhooks", {"url": receiver.url})
         assert status == 201, hook
         config_id = one_slot_world(client)
         run = {"package_config_id": config_id, "input_documents": {"invoice": [
             {"document_id": "doc_1", "values": {"booking_reference": "ABC1234567"}}]}}  # fmt: skip
         assert client.call("POST", "/v1/matching/packages/runs", run)[0] == 202
-        first_worker = cluster.start_worker()
+        first_worker = processes.start_worker()
         receiver.wait_for(1, timeout=60)  # the worker is inside the POST, the receiver holds it
         first_worker.signal_group(signal.SIGKILL)
         first_worker.popen.wait(timeout=30)
-        cluster.start_worker()
+        processes.start_worker()
         requests = receiver.wait_for(2, timeout=60)
         wait_for("the delivery to be recorded", lambda: delivery_row(postgres_url) == ("delivered", 2), 30)
     assert requests[0].delivery_id == requests[1].delivery_id

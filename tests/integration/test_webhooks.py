@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -30,7 +31,7 @@ from packmatch.store import webhooks as store
 from packmatch.store.db import alembic_config
 from packmatch.store.pagination import PageRequest
 from packmatch.store.tables import matching_configs, organizations, reference_datasets, webhook_deliveries
-from tests.integration.conftest import SERVICES, Stack, invoice_row
+from tests.integration.conftest import BACKENDS, Stack, backend_runtime, invoice_row
 from tests.webhook_receiver import HOLD, Receiver, receiving
 
 FAST = {
@@ -54,6 +55,16 @@ class Hooked(Stack):
         [only] = self.deliveries(hook)
         return only
 
+    def quiet_run(self) -> tuple[PackageRun, Pipeline, RecordingPublisher]:
+        """A run whose slot was computed by services whose messages go nowhere (not yet final)."""
+        dropped = RecordingPublisher()
+        db = self.runtime.services.db
+        documents = {"invoice": [invoice_row(0)]}
+        run = Runs(db, dropped).accept(self.world.organization_id, self.world.package_config_id, documents)
+        pipeline = Pipeline(db, dropped)
+        pipeline.execute_slot(run.id, 0)
+        return run, pipeline, dropped
+
     def settle(self, done: Callable[[], bool], seconds: float = 30.0) -> None:
         """Drain the queue and run the relay (as the reconciler does) until `done()` holds."""
         deadline = time.monotonic() + seconds
@@ -66,17 +77,9 @@ class Hooked(Stack):
             time.sleep(0.05)
 
 
-@pytest.fixture(params=["sqlite+memory", pytest.param("postgres+redis", marks=SERVICES)])
+@pytest.fixture(params=BACKENDS)
 def hooked(request: pytest.FixtureRequest, make_runtime: Callable[..., Runtime]) -> Iterator[Hooked]:
-    if request.param == "sqlite+memory":
-        runtime = make_runtime(database_url=request.getfixturevalue("sqlite_url"), **FAST)
-    else:
-        runtime = make_runtime(
-            database_url=request.getfixturevalue("postgres_url"),
-            broker_url=request.getfixturevalue("redis_url"),
-            **FAST,
-        )
-    stack = Hooked(runtime)
+    stack = Hooked(backend_runtime(request, make_runtime, **FAST))
     with stack.worker:
         yield stack
 
@@ -96,13 +99,7 @@ def passed_run(stack: Stack) -> PackageRun:
 
 def test_deliveries_are_recorded_by_the_finalize_that_wins_and_sent_after_it(hooked: Hooked) -> None:
     hook = hooked.webhook("http://127.0.0.1:9/never-called")
-    dropped = RecordingPublisher()
-    db = hooked.runtime.services.db
-    run = Runs(db, dropped).accept(
-        hooked.world.organization_id, hooked.world.package_config_id, {"invoice": [invoice_row(0)]}
-    )
-    pipeline = Pipeline(db, dropped)
-    pipeline.execute_slot(run.id, 0)
+    run, pipeline, dropped = hooked.quiet_run()
     assert hooked.deliveries(hook) == []
     assert pipeline.finalize(run.id) is RunStatus.REVIEW
     delivery = hooked.delivery(hook)
@@ -227,16 +224,13 @@ def test_an_attempt_whose_worker_died_is_sent_again_after_its_lease(
     hooked: Hooked, receiver: Receiver
 ) -> None:
     hook = hooked.webhook(receiver.url)
-    dropped = RecordingPublisher()
-    db = hooked.runtime.services.db
-    run = Runs(db, dropped).accept(
-        hooked.world.organization_id, hooked.world.package_config_id, {"invoice": [invoice_row(0)]}
-    )
-    Pipeline(db, dropped).execute_slot(run.id, 0)
-    Pipeline(db, dropped).finalize(run.id)
+    run, pipeline, _ = hooked.quiet_run()
+    pipeline.finalize(run.id)
     delivery = hooked.delivery(hook)
     now = utcnow()
-    with db.transaction() as conn:  # a worker claims the attempt, then dies before it records anything
+    with (
+        hooked.runtime.services.db.transaction() as conn
+    ):  # a worker claims the attempt, then dies before it records anything
         assert store.claim_delivery(conn, delivery.id, now, now + hooked.runtime.services.deliveries.lease)
     hooked.settle(lambda: hooked.delivery(hook).status is DeliveryStatus.DELIVERED)
     assert hooked.delivery(hook).attempts == 2
@@ -300,30 +294,20 @@ def test_an_organizations_data_can_be_deleted_with_its_webhooks(hooked: Hooked, 
 
 def test_the_relay_resends_only_what_is_due_and_not_on_its_way(hooked: Hooked) -> None:
     hook = hooked.webhook("http://127.0.0.1:9/never-called")
-    dropped = RecordingPublisher()
-    db = hooked.runtime.services.db
-    run = Runs(db, dropped).accept(
-        hooked.world.organization_id, hooked.world.package_config_id, {"invoice": [invoice_row(0)]}
-    )
-    Pipeline(db, dropped).execute_slot(run.id, 0)
-    Pipeline(db, dropped).finalize(run.id)  # its message "lost": only recorded
+    run, pipeline, dropped = hooked.quiet_run()
+    pipeline.finalize(run.id)  # its message "lost": only recorded
     delivery = hooked.delivery(hook)
-    services = hooked.runtime.services
-    relay = Deliveries(
-        db, dropped, services.deliveries.sender, services.deliveries.policy, schedule=(1,), lease_seconds=60
-    )
-    assert relay.relay() == 0  # sent a moment ago: not presumed lost yet
-    later = Deliveries(
-        db,
-        dropped,
-        services.deliveries.sender,
-        services.deliveries.policy,
-        schedule=(1,),
-        lease_seconds=60,
-        clock=lambda: utcnow() + relay.lease * 2,
-    )
-    assert later.relay() == 1
-    assert later.relay() == 0
+    current = hooked.runtime.services.deliveries
+
+    def relay(later: timedelta) -> int:
+        return Deliveries(
+            current.db, dropped, current.sender, current.policy, schedule=(1,), lease_seconds=60,
+            clock=lambda: utcnow() + later,
+        ).relay()  # fmt: skip
+
+    assert relay(timedelta(0)) == 0  # sent a moment ago: not presumed lost yet
+    assert relay(timedelta(minutes=2)) == 1
+    assert relay(timedelta(minutes=2)) == 0
     assert dropped.sent[-1] == ("deliver_webhook", delivery.id, None)
 
 
