@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -73,6 +73,13 @@ class Settings(BaseSettings):
     # Private, loopback, CGNAT, multicast and reserved addresses a webhook may target (CIDRs,
     # comma-separated). Link-local and cloud metadata addresses are refused whatever this says.
     webhook_allow_private_networks: Networks = ()
+
+    @model_validator(mode="after")
+    def _lease_outlasts_an_attempt(self) -> Settings:
+        # A shorter lease would let a second worker start an attempt the first is still making.
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError("PACKMATCH_WEBHOOK_LEASE_SECONDS must exceed PACKMATCH_WEBHOOK_TIMEOUT_SECONDS")
+        return self
 
 
 def load_settings() -> Settings:

@@ -37,7 +37,7 @@ from tests.webhook_receiver import HOLD, Receiver, receiving
 FAST = {
     "webhook_allow_private_networks": "127.0.0.0/8",
     "webhook_retry_schedule_seconds": "0.2,0.2,0.2",
-    "webhook_timeout_seconds": 5,
+    "webhook_timeout_seconds": 0.9,
     "webhook_lease_seconds": 1,
 }
 
@@ -324,3 +324,21 @@ def test_the_migrated_sqlite_schema_matches_the_tables_and_0003_downgrades(sqlit
     engine.dispose()
     command.upgrade(config, "head")
     command.check(config)
+
+
+def test_a_crash_while_sending_is_a_failed_attempt_not_a_lost_delivery(
+    hooked: Hooked, receiver: Receiver
+) -> None:
+    class Broken:
+        def post(self, *args: object) -> None:
+            raise RuntimeError("a bug in the sender")
+
+    hook = hooked.webhook(receiver.url)
+    hooked.runtime.services.deliveries.sender = Broken()  # type: ignore[assignment]
+    passed_run(hooked)
+    hooked.settle(
+        lambda: hooked.delivery(hook).attempts >= 1 and hooked.delivery(hook).last_error is not None
+    )
+    delivery = hooked.delivery(hook)
+    assert (delivery.status, delivery.last_error) == (DeliveryStatus.PENDING, "internal error (RuntimeError)")
+    assert delivery.next_attempt_at is not None

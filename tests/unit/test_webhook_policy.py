@@ -189,5 +189,10 @@ def test_bad_webhook_settings_stop_the_process(name: str, value: str) -> None:
         Settings(_env_file=None, **{name: value})  # type: ignore[call-arg]
 
 
+def test_the_lease_must_outlast_an_attempt() -> None:
+    with pytest.raises(ValueError, match="PACKMATCH_WEBHOOK_LEASE_SECONDS must exceed"):
+        Settings(_env_file=None, webhook_timeout_seconds=10, webhook_lease_seconds=10)  # type: ignore[call-arg]
+
+
 def test_an_empty_schedule_means_one_attempt() -> None:
     assert retry_delay(1, ()) is None

@@ -158,13 +158,17 @@ class Deliveries:
         return self._failed(job, result, done, bound)
 
     def _attempt(self, job: DeliveryJob) -> SendResult:
+        """Never raises: whatever goes wrong is a failed attempt, so the schedule still applies."""
         try:
             destination = self.policy.check(job.url)  # again: DNS may have changed since create
+            now = self.clock()
+            body = request_body(job, now)
+            return self.sender.post(destination, request_headers(job, body, now), body)
         except RefusedUrl as refused:
             return SendResult(None, f"refused: {refused.reason}")
-        now = self.clock()
-        body = request_body(job, now)
-        return self.sender.post(destination, request_headers(job, body, now), body)
+        except Exception as exc:
+            log.exception("webhook.attempt_crashed", delivery_id=str(job.delivery.id))
+            return SendResult(None, f"internal error ({type(exc).__name__})")
 
     def _failed(self, job: DeliveryJob, result: SendResult, now: datetime, bound: Any) -> DeliveryStatus:
         attempt = job.delivery.attempts
