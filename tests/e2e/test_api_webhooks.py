@@ -130,6 +130,24 @@ def test_put_cannot_set_the_secret(api: Api, receiver: Receiver) -> None:
     assert error_body(response, 400, "validation_error")["details"][0]["field"] == "secret"
 
 
+def test_rotating_the_secret_shows_the_new_one_once_and_signs_with_it(api: Api, receiver: Receiver) -> None:
+    hook = create(api, receiver.url)
+    response = api.post(f"{hook['links']['self']}/rotate-secret")
+    assert response.status_code == 200, response.text
+    assert response.headers["Location"] == hook["links"]["self"]
+    rotated = response.json()
+    assert rotated["secret"].startswith("whsec_")
+    assert rotated["secret"] != hook["secret"]
+    assert {k: v for k, v in rotated.items() if k not in ("secret", "updated_at")} == {
+        k: v for k, v in hook.items() if k not in ("secret", "updated_at")
+    }
+    assert "secret" not in api.get(hook["links"]["self"]).json()
+    delivered(api, hook)
+    signature = receiver.requests[0].headers["x-packmatch-signature"]
+    assert verify(rotated["secret"], receiver.requests[0].body, signature)
+    assert not verify(hook["secret"], receiver.requests[0].body, signature)
+
+
 def test_delete_answers_deleted_then_the_webhook_is_gone(api: Api, receiver: Receiver) -> None:
     hook = create(api, receiver.url)
     response = api.client.delete(hook["links"]["self"], headers=api.headers)
@@ -203,13 +221,14 @@ def item_paths(hook: dict[str, Any], delivery: dict[str, Any]) -> list[tuple[str
         ("GET", hook["links"]["deliveries"], None),
         ("GET", delivery["links"]["self"], None),
         ("POST", delivery["links"]["redeliver"], None),
+        ("POST", f"{hook['links']['self']}/rotate-secret", None),
     ]
 
 
-OPERATIONS = ["get", "put", "delete", "list deliveries", "get delivery", "redeliver"]
+OPERATIONS = ["get", "put", "delete", "list deliveries", "get delivery", "redeliver", "rotate secret"]
 
 
-@pytest.mark.parametrize("index", range(6), ids=OPERATIONS)
+@pytest.mark.parametrize("index", range(7), ids=OPERATIONS)
 def test_another_organizations_webhook_is_not_found(api: Api, receiver: Receiver, index: int) -> None:
     hook = create(api, receiver.url)
     method, path, body = item_paths(hook, delivered(api, hook))[index]
@@ -256,6 +275,7 @@ def test_keys_and_scopes(api: Api, receiver: Receiver) -> None:
     reader = api.other_organization("acme", scopes="read")
     assert reader.get(hook["links"]["self"]).status_code == 200
     error_body(reader.post(WEBHOOKS, json={"url": receiver.url}), 403, "insufficient_scope")
+    error_body(reader.post(f"{hook['links']['self']}/rotate-secret"), 403, "insufficient_scope")
     response = api.client.delete(hook["links"]["self"], headers=reader.headers)
     error_body(response, 403, "insufficient_scope")
 

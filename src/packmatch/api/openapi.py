@@ -80,8 +80,9 @@ RESOURCES = (
     ),
 )  # fmt: skip
 
-# Operations below a child collection (`RESOURCES` shapes end at `/{id}/child`): path → method → models.
+# Operations `RESOURCES` shapes do not cover (actions, items below a child): path → method → models.
 NESTED: dict[str, dict[str, dict[int, type[BaseModel]]]] = {
+    f"{presenters.WEBHOOKS}/{{webhook_id}}/rotate-secret": {"post": {200: rm.CreatedWebhook}},
     f"{presenters.WEBHOOKS}/{{webhook_id}}/deliveries/{{delivery_id}}": {"get": {200: rm.WebhookDelivery}},
     f"{presenters.WEBHOOKS}/{{webhook_id}}/deliveries/{{delivery_id}}/redeliver": {
         "post": {202: rm.WebhookDelivery}

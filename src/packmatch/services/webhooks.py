@@ -103,6 +103,17 @@ class Webhooks:
                 raise NotFound(WEBHOOK_NOT_FOUND)
         return hook
 
+    def rotate_secret(self, organization_id: uuid.UUID, webhook_id: uuid.UUID) -> Webhook:
+        """A new generated secret, used from the next attempt on (an attempt under way keeps the old)."""
+        secret, now = new_secret(), self.clock()
+        with self.db.transaction() as conn:
+            if not store.update_secret(conn, organization_id, webhook_id, secret, now):
+                raise NotFound(WEBHOOK_NOT_FOUND)
+            hook = store.get_webhook(conn, organization_id, webhook_id)
+        assert hook is not None
+        log.info("webhook.secret_rotated", webhook_id=str(webhook_id))
+        return hook
+
     def delete(self, organization_id: uuid.UUID, webhook_id: uuid.UUID) -> None:
         with self.db.transaction() as conn:
             if not store.delete_webhook(conn, organization_id, webhook_id):

@@ -70,6 +70,15 @@ def update_webhook(conn: Connection, hook: Webhook) -> bool:
     return changed.rowcount == 1
 
 
+def update_secret(
+    conn: Connection, organization_id: uuid.UUID, webhook_id: uuid.UUID, secret: str, now: datetime
+) -> bool:
+    changed = conn.execute(
+        webhooks.update().where(*_owned(organization_id, webhook_id)).values(secret=secret, updated_at=now)
+    )
+    return changed.rowcount == 1
+
+
 def delete_webhook(conn: Connection, organization_id: uuid.UUID, webhook_id: uuid.UUID) -> bool:
     """Delete a webhook; its deliveries go with it (ON DELETE CASCADE)."""
     return conn.execute(webhooks.delete().where(*_owned(organization_id, webhook_id))).rowcount == 1

@@ -66,6 +66,21 @@ def replace(
     return presenters.webhook(hook)
 
 
+@router.post(
+    "/{webhook_id}/rotate-secret",
+    summary="Replace a webhook's secret",
+    description="Generates a new secret and answers with it (the one time it is shown). Attempts from now "
+    "on are signed with it; verify against both secrets while you switch your receiver over.",
+)
+def rotate_secret(
+    webhook_id: str, principal: PrincipalDep, services: ServicesDep, response: Response
+) -> dict[str, Any]:
+    hook = services.webhooks.rotate_secret(principal.organization_id, parse_id(Kind.WEBHOOK, webhook_id))
+    shown = presenters.created_webhook(hook)
+    response.headers["Location"] = shown["links"]["self"]
+    return shown
+
+
 @router.delete(
     "/{webhook_id}",
     summary="Delete a webhook and its deliveries",
