@@ -14,6 +14,7 @@ import dramatiq
 from packmatch.domain.monitoring import QueueDepth, RunsInFlight
 from packmatch.metrics import PrometheusMetrics, StateCollector, metrics_registry
 from packmatch.services.container import Services
+from packmatch.services.deliveries import WebhookOptions
 from packmatch.services.ports import utcnow
 from packmatch.services.reconciler import Reconciler
 from packmatch.settings import Settings
@@ -45,7 +46,11 @@ class Runtime:
                     db = Database.from_url(self.settings.database_url)
                     cache_mb = self.settings.index_cache_mb
                     self._services = Services.build(
-                        db, self.publisher, index_cache_mb=cache_mb, metrics=self.metrics
+                        db,
+                        self.publisher,
+                        index_cache_mb=cache_mb,
+                        metrics=self.metrics,
+                        webhooks=webhook_options(self.settings),
                     )
         return self._services
 
@@ -72,6 +77,7 @@ class Runtime:
             services.pipeline,
             stall_seconds=self.settings.stall_seconds,
             deadline_seconds=self.settings.run_deadline_seconds,
+            deliveries=services.deliveries,
         )
 
     def reconciler_thread(self) -> ReconcilerThread:
@@ -82,6 +88,16 @@ class Runtime:
         if self._services is not None:
             self._services.db.dispose()
         self.broker.close()
+
+
+def webhook_options(settings: Settings) -> WebhookOptions:
+    return WebhookOptions(
+        retry_schedule_seconds=settings.webhook_retry_schedule_seconds,
+        timeout_seconds=settings.webhook_timeout_seconds,
+        lease_seconds=settings.webhook_lease_seconds,
+        resolve_timeout_seconds=settings.webhook_resolve_timeout_seconds,
+        allow_private_networks=settings.webhook_allow_private_networks,
+    )
 
 
 def build_runtime(settings: Settings, *, migrate_first: bool = False) -> Runtime:

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import ipaddress
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _comma_separated(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+RetrySchedule = Annotated[
+    tuple[Annotated[float, Field(gt=0)], ...], NoDecode, BeforeValidator(_comma_separated)
+]
+Networks = Annotated[tuple[Network, ...], NoDecode, BeforeValidator(_comma_separated)]
 
 
 class Settings(BaseSettings):
@@ -53,6 +67,24 @@ class Settings(BaseSettings):
     # Matching: each worker process keeps the reference indexes it built (shared by its threads)
     # up to this many MB, evicting the least recently used; 0 keeps none.
     index_cache_mb: int = Field(default=1024, ge=0)
+
+    # Webhooks (docs/webhooks.md): a failed attempt is retried after each of these delays in turn,
+    # then the delivery is failed; an attempt succeeds on a 2xx within the timeout. A worker holds
+    # an attempt for the lease; past it (the worker died) the reconciler's relay sends it again.
+    webhook_retry_schedule_seconds: RetrySchedule = Field(default=(60.0, 300.0, 1800.0, 14400.0))
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_lease_seconds: float = Field(default=30.0, gt=0)
+    webhook_resolve_timeout_seconds: float = Field(default=2.0, gt=0)
+    # Private, loopback, CGNAT, multicast and reserved addresses a webhook may target (CIDRs,
+    # comma-separated). Link-local and cloud metadata addresses are refused whatever this says.
+    webhook_allow_private_networks: Networks = ()
+
+    @model_validator(mode="after")
+    def _lease_outlasts_an_attempt(self) -> Settings:
+        # A shorter lease would let a second worker start an attempt the first is still making.
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError("PACKMATCH_WEBHOOK_LEASE_SECONDS must exceed PACKMATCH_WEBHOOK_TIMEOUT_SECONDS")
+        return self
 
 
 def load_settings() -> Settings:

@@ -31,7 +31,9 @@ PREFIX_BY_COLLECTION = {
     f"{PACKAGE_CONFIGS}/": "pkg",
     f"{PACKAGE_RUNS}/": "run",
     "/v1/matching/runs/": "mr",
+    "/v1/webhooks/": "whk",
 }
+PREFIX_BY_PARAMETER = {"delivery_id": "whd"}  # a path naming two kinds of id
 MAX_KEY_LENGTH = 255
 
 seen_ids: defaultdict[str, list[str]] = defaultdict(list)  # by prefix: "ref", "mc", "pkg", …
@@ -89,7 +91,7 @@ def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwar
     prefix = next((p for c, p in PREFIX_BY_COLLECTION.items() if case.path.startswith(c)), None)
     if prefix is not None and case.path_parameters:
         for name, value in case.path_parameters.items():
-            case.path_parameters[name] = seen_id(value, prefix)
+            case.path_parameters[name] = seen_id(value, PREFIX_BY_PARAMETER.get(name, prefix))
     if case.method not in ("POST", "PUT") or not isinstance(case.body, dict):
         return
     with_seen_ids(case.path, case.body)

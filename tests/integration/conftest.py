@@ -98,16 +98,25 @@ class Stack:
             return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
 
 
-@pytest.fixture(params=["sqlite+memory", pytest.param("postgres+redis", marks=SERVICES)])
+BACKENDS = ["sqlite+memory", pytest.param("postgres+redis", marks=SERVICES)]
+
+
+def backend_runtime(
+    request: pytest.FixtureRequest, make_runtime: Callable[..., Runtime], **overrides: object
+) -> Runtime:
+    """A runtime on the pair of backends `request.param` names (`BACKENDS`)."""
+    if request.param == "sqlite+memory":
+        return make_runtime(database_url=request.getfixturevalue("sqlite_url"), **overrides)
+    return make_runtime(
+        database_url=request.getfixturevalue("postgres_url"),
+        broker_url=request.getfixturevalue("redis_url"),
+        **overrides,
+    )
+
+
+@pytest.fixture(params=BACKENDS)
 def stack(request: pytest.FixtureRequest, make_runtime: Callable[..., Runtime]) -> Iterator[Stack]:
     """A world of configs and a running in-process worker, on each pair of backends."""
-    if request.param == "sqlite+memory":
-        runtime = make_runtime(database_url=request.getfixturevalue("sqlite_url"))
-    else:
-        runtime = make_runtime(
-            database_url=request.getfixturevalue("postgres_url"),
-            broker_url=request.getfixturevalue("redis_url"),
-        )
-    stack = Stack(runtime)
+    stack = Stack(backend_runtime(request, make_runtime))
     with stack.worker:
         yield stack

@@ -21,6 +21,7 @@ from packmatch.api.app import create_app
 from packmatch.api.openapi import error_statuses, locate, success_models
 from packmatch.bootstrap import build_runtime
 from packmatch.domain import models as domain
+from packmatch.domain import webhooks
 from packmatch.store.pagination import Page
 from tests.conftest import fast_settings
 
@@ -69,6 +70,29 @@ def explained_result() -> domain.MatchResult:
     return VALUES["match_result"].model_copy(update={"candidates": (candidate,) * 5})
 
 
+def all_events_inactive_webhook() -> webhooks.Webhook:
+    update = {"events": tuple(webhooks.WebhookEvent), "is_active": False}
+    return VALUES["webhook"].model_copy(update=update)
+
+
+def retrying_delivery() -> webhooks.WebhookDelivery:
+    update = {"status": webhooks.DeliveryStatus.PENDING, "attempts": 2, "last_status_code": 503,
+              "last_error": "HTTP 503", "next_attempt_at": VALUES["webhook_delivery"].created_at,
+              "delivered_at": None}  # fmt: skip
+    return VALUES["webhook_delivery"].model_copy(update=update)
+
+
+def failed_delivery() -> webhooks.WebhookDelivery:
+    update = {"status": webhooks.DeliveryStatus.FAILED, "attempts": 5, "last_status_code": None,
+              "last_error": "connection refused", "next_attempt_at": None, "delivered_at": None}  # fmt: skip
+    return VALUES["webhook_delivery"].model_copy(update=update)
+
+
+def test_only_the_created_webhook_shows_its_secret() -> None:
+    assert "secret" not in presenters.webhook(VALUES["webhook"])
+    assert presenters.created_webhook(VALUES["webhook"])["secret"] == VALUES["webhook"].secret
+
+
 @pytest.mark.parametrize(
     ("model", "present", "value"),
     [
@@ -86,6 +110,12 @@ def explained_result() -> domain.MatchResult:
         (rm.MatchResult, presenters.match_result, VALUES["match_result"]),
         (rm.MatchResult, presenters.match_result, unmatched_result()),
         (rm.MatchResult, presenters.match_result, explained_result()),
+        (rm.Webhook, presenters.webhook, VALUES["webhook"]),
+        (rm.Webhook, presenters.webhook, all_events_inactive_webhook()),
+        (rm.CreatedWebhook, presenters.created_webhook, VALUES["webhook"]),
+        (rm.WebhookDelivery, presenters.webhook_delivery, VALUES["webhook_delivery"]),
+        (rm.WebhookDelivery, presenters.webhook_delivery, retrying_delivery()),
+        (rm.WebhookDelivery, presenters.webhook_delivery, failed_delivery()),
     ],
 )  # fmt: skip
 def test_presenter_output_is_its_documented_model(model: type[BaseModel], present: Any, value: Any) -> None:
@@ -101,6 +131,8 @@ def test_presenter_output_is_its_documented_model(model: type[BaseModel], presen
         (rm.PackageConfigList, presenters.package_config, VALUES["package_config"]),
         (rm.PackageRunList, presenters.package_run, VALUES["package_run"]),
         (rm.MatchResultList, presenters.match_result, VALUES["match_result"]),
+        (rm.WebhookList, presenters.webhook, VALUES["webhook"]),
+        (rm.WebhookDeliveryList, presenters.webhook_delivery, VALUES["webhook_delivery"]),
     ],
 )
 def test_a_page_is_its_documented_list_model(model: type[BaseModel], present: Any, value: Any) -> None:
@@ -245,6 +277,23 @@ def test_an_item_put_is_documented_as_the_resource() -> None:
     assert success_models(locate("/v1/matching/configs/{any_name}"), "put") == {200: rm.MatchingConfig}
 
 
+def test_a_webhook_create_is_documented_with_its_secret() -> None:
+    assert success_models(locate("/v1/webhooks"), "post") == {201: rm.CreatedWebhook}
+
+
+def test_nested_delivery_operations_are_documented(document: dict[str, Any]) -> None:
+    item = document["paths"]["/v1/webhooks/{webhook_id}/deliveries/{delivery_id}"]["get"]
+    redeliver = document["paths"]["/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"]["post"]
+    assert item["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/WebhookDelivery"
+    )
+    assert redeliver["responses"]["202"]["headers"]["Location"]["required"] is True
+    patterns = {p["name"]: p["schema"]["pattern"] for p in redeliver["parameters"] if p["in"] == "path"}
+    assert patterns["webhook_id"].startswith("^(whk_)?")
+    assert patterns["delivery_id"].startswith("^(whd_)?")
+    assert {"404", "409", "422"} <= set(redeliver["responses"])
+
+
 def test_an_item_delete_is_documented_as_deleted() -> None:
     assert success_models(locate("/v1/matching/packages/runs/{run_id}"), "delete") == {200: rm.Deleted}
 
@@ -257,7 +306,7 @@ def test_a_run_create_is_documented_as_202_or_200() -> None:
 
 
 def test_an_unknown_resource_has_no_success_model() -> None:
-    assert success_models(locate("/v1/webhooks"), "get") == {}
+    assert success_models(locate("/v1/unknown"), "get") == {}
 
 
 def test_a_delete_can_conflict_replay_mismatch_and_miss() -> None:

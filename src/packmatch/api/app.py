@@ -22,6 +22,7 @@ from packmatch.api.routes import (
     package_configs,
     reference_data,
     runs,
+    webhooks,
 )
 from packmatch.domain.ids import Kind, format_id
 from packmatch.errors import PackmatchError
@@ -116,7 +117,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, errors.on_validation_error)
     app.add_exception_handler(StarletteHTTPException, errors.on_http_error)
     _add_middleware(app, services, rate_limiter or build_rate_limiter(settings))
-    for module in (reference_data, matching_configs, package_configs, runs, matching_runs, ops):
+    for module in (reference_data, matching_configs, package_configs, runs, matching_runs, webhooks, ops):
         app.include_router(module.router)
     openapi.install(app)
     return app

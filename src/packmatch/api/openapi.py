@@ -43,6 +43,7 @@ class Resource:
     refers: bool = False  # a create/replace body names other resources: an unknown one → 404
     children: Mapping[str, type[BaseModel]] = field(default_factory=dict)
     nested_ids: Mapping[str, str] = field(default_factory=dict)  # JSON pointer → resource path
+    created_item: type[BaseModel] | None = None  # when the create answers with more than the item
     feeds: Mapping[str, Any] = field(default_factory=dict)  # create path → body parts it supplies
 
 
@@ -73,7 +74,21 @@ RESOURCES = (
         presenters.MATCHING_RUNS, Kind.MATCHING_RUN, "matching_run_id", rm.MatchingRun,
         children={"results": rm.MatchResultList},
     ),
+    Resource(
+        presenters.WEBHOOKS, Kind.WEBHOOK, "webhook_id", rm.Webhook, rm.WebhookList,
+        created_item=rm.CreatedWebhook, children={"deliveries": rm.WebhookDeliveryList},
+    ),
 )  # fmt: skip
+
+# Operations `RESOURCES` shapes do not cover (actions, items below a child): path → method → models.
+NESTED: dict[str, dict[str, dict[int, type[BaseModel]]]] = {
+    f"{presenters.WEBHOOKS}/{{webhook_id}}/rotate-secret": {"post": {200: rm.CreatedWebhook}},
+    f"{presenters.WEBHOOKS}/{{webhook_id}}/deliveries/{{delivery_id}}": {"get": {200: rm.WebhookDelivery}},
+    f"{presenters.WEBHOOKS}/{{webhook_id}}/deliveries/{{delivery_id}}/redeliver": {
+        "post": {202: rm.WebhookDelivery}
+    },
+}
+PATH_IDS = {"webhook_id": Kind.WEBHOOK, "delivery_id": Kind.WEBHOOK_DELIVERY}
 
 OPERATIONS: dict[str, type[BaseModel] | None] = {
     "/healthz": rm.Health,
@@ -85,6 +100,8 @@ MODELS: tuple[type[BaseModel], ...] = (
     rm.ErrorBody, rm.Deleted, rm.Health, rm.Readiness,
     *(r.item for r in RESOURCES), *(r.listing for r in RESOURCES if r.listing),
     *(m for r in RESOURCES for m in r.children.values()),
+    *(r.created_item for r in RESOURCES if r.created_item),
+    *dict.fromkeys(m for methods in NESTED.values() for models in methods.values() for m in models.values()),
 )  # fmt: skip
 
 ERRORS = {
@@ -96,7 +113,7 @@ ERRORS = {
         "idempotency_key_in_use",
         "`idempotency_key_in_use`: a request with this `Idempotency-Key` is still in progress; "
         "or `conflict`: the resource is in use (a dataset by a matching config, a matching config by a "
-        "package config).",
+        "package config), or a delivery of an inactive webhook is redelivered.",
     ),
     413: ("payload_too_large", "The request body exceeds 10 MiB."),
     415: ("unsupported_media_type", "The body's `Content-Type` is none of those documented here."),
@@ -167,7 +184,7 @@ def success_models(target: Target, method: str) -> dict[int, type[BaseModel]]:
     if target.shape == "collection" and method == "get" and resource.listing:
         return {200: resource.listing}
     if target.shape == "collection" and method == "post":
-        return dict.fromkeys(resource.created, resource.item)
+        return dict.fromkeys(resource.created, resource.created_item or resource.item)
     if target.shape == "item" and method in {"get", "put"}:
         return {200: resource.item}
     if target.shape == "item" and method == "delete":
@@ -238,7 +255,8 @@ class Builder:
             k: v for k, v in given.items() if k != "422" and not k.startswith(("4", "5"))
         }
         base_headers = {"X-Request-Id": REQUEST_ID, **RATE_LIMIT_HEADERS}
-        for status, model in success_models(target, method).items():
+        models = success_models(target, method) or NESTED.get(path, {}).get(method, {})
+        for status, model in models.items():
             headers = dict(base_headers)
             if status in (201, 202) or (status == 200 and method == "post"):
                 headers["Location"] = LOCATION
@@ -296,6 +314,8 @@ class Builder:
             kind = None
             if parameter["in"] == "path" and target.resource and parameter["name"] == target.param:
                 kind = target.resource.kind
+            elif parameter["in"] == "path":
+                kind = PATH_IDS.get(parameter["name"])
             elif parameter["in"] == "query":
                 kind = by_field.get(parameter["name"])
             if kind is not None:
@@ -327,7 +347,7 @@ class Builder:
 
     def _links(self, target: Target, method: str, model: type[BaseModel]) -> dict[str, Any]:
         resource = target.resource
-        if resource is None or model is not resource.item:
+        if resource is None or model not in (resource.item, resource.created_item):
             return {}
         links = self._id_links(resource.path, "$response.body#/id", exclude=(target, method))
         for pointer, other in resource.nested_ids.items():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from packmatch.domain.ids import Kind, format_id
@@ -13,31 +12,25 @@ from packmatch.domain.models import (
     MatchingRun,
     MatchResult,
     PackageConfig,
-    PackageRun,
     ReferenceDataset,
     ReferenceRow,
-    SlotResult,
 )
+
+# The run's shape is shared with webhook payloads; these names stay part of this module.
+from packmatch.domain.public import PACKAGE_CONFIGS as PACKAGE_CONFIGS
+from packmatch.domain.public import PACKAGE_RUNS as PACKAGE_RUNS
+from packmatch.domain.public import package_run as package_run
+from packmatch.domain.public import score as score
+from packmatch.domain.public import timestamp as timestamp
+from packmatch.domain.webhooks import Webhook, WebhookDelivery
 from packmatch.store.pagination import Page
 
 T = TypeVar("T")
 
 REFERENCE_DATA = "/v1/matching/reference-data"
 MATCHING_CONFIGS = "/v1/matching/configs"
-PACKAGE_CONFIGS = "/v1/matching/packages/configs"
-PACKAGE_RUNS = "/v1/matching/packages/runs"
 MATCHING_RUNS = "/v1/matching/runs"
-
-
-def timestamp(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    utc = value.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
-def score(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
+WEBHOOKS = "/v1/webhooks"
 
 
 def page(result: Page[T], present: Callable[[T], dict[str, Any]]) -> dict[str, Any]:
@@ -109,38 +102,6 @@ def package_config(config: PackageConfig) -> dict[str, Any]:
     }
 
 
-def _document_result(slot: SlotResult) -> dict[str, Any]:
-    mr = slot.matching_run_id
-    return {
-        "document_type": slot.document_type,
-        "matching_config_id": format_id(Kind.MATCHING_CONFIG, slot.matching_config_id),
-        "matching_run_id": None if mr is None else format_id(Kind.MATCHING_RUN, mr),
-        "presence": slot.presence.value,
-        "document_found": slot.document_found,
-        "status": slot.status.value,
-        "confidence": score(slot.confidence),
-    }
-
-
-def package_run(run: PackageRun) -> dict[str, Any]:
-    public_id = format_id(Kind.PACKAGE_RUN, run.id)
-    config_id = format_id(Kind.PACKAGE_CONFIG, run.package_config_id)
-    return {
-        "id": public_id,
-        "package_config_id": config_id,
-        "status": run.status.value,
-        "document_results": [_document_result(s) for s in run.slots],
-        "input_documents": run.input_documents,
-        "error": run.error,
-        "created_at": timestamp(run.created_at),
-        "completed_at": timestamp(run.completed_at),
-        "links": {
-            "self": f"{PACKAGE_RUNS}/{public_id}",
-            "config": f"{PACKAGE_CONFIGS}/{config_id}",
-        },
-    }
-
-
 def matching_run(run: MatchingRun) -> dict[str, Any]:
     self_link = f"{MATCHING_RUNS}/{format_id(Kind.MATCHING_RUN, run.id)}"
     package_run_id = format_id(Kind.PACKAGE_RUN, run.package_run_id)
@@ -192,4 +153,48 @@ def match_result(result: MatchResult) -> dict[str, Any]:
         "matched_reference_row_id": result.matched_reference_row_id,
         "confidence": score(result.confidence),
         "candidates": [_candidate(c) for c in result.candidates],
+    }
+
+
+def webhook(hook: Webhook, *, with_secret: bool = False) -> dict[str, Any]:
+    """The secret is shown once, in the answer to the create."""
+    self_link = f"{WEBHOOKS}/{format_id(Kind.WEBHOOK, hook.id)}"
+    shown = {
+        "id": format_id(Kind.WEBHOOK, hook.id),
+        "url": hook.url,
+        "events": [e.value for e in hook.events],
+        "is_active": hook.is_active,
+        "created_at": timestamp(hook.created_at),
+        "updated_at": timestamp(hook.updated_at),
+        "links": {"self": self_link, "deliveries": f"{self_link}/deliveries"},
+    }
+    return {**shown, "secret": hook.secret} if with_secret else shown
+
+
+def created_webhook(hook: Webhook) -> dict[str, Any]:
+    return webhook(hook, with_secret=True)
+
+
+def webhook_delivery(delivery: WebhookDelivery) -> dict[str, Any]:
+    webhook_link = f"{WEBHOOKS}/{format_id(Kind.WEBHOOK, delivery.webhook_id)}"
+    self_link = f"{webhook_link}/deliveries/{format_id(Kind.WEBHOOK_DELIVERY, delivery.id)}"
+    run_id = format_id(Kind.PACKAGE_RUN, delivery.package_run_id)
+    return {
+        "id": format_id(Kind.WEBHOOK_DELIVERY, delivery.id),
+        "webhook_id": format_id(Kind.WEBHOOK, delivery.webhook_id),
+        "event": delivery.event.value,
+        "package_run_id": run_id,
+        "status": delivery.status.value,
+        "attempts": delivery.attempts,
+        "last_status_code": delivery.last_status_code,
+        "last_error": delivery.last_error,
+        "next_attempt_at": timestamp(delivery.next_attempt_at),
+        "delivered_at": timestamp(delivery.delivered_at),
+        "created_at": timestamp(delivery.created_at),
+        "links": {
+            "self": self_link,
+            "webhook": webhook_link,
+            "package_run": f"{PACKAGE_RUNS}/{run_id}",
+            "redeliver": f"{self_link}/redeliver",
+        },
     }

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from packmatch.api import presenters
 from packmatch.domain import models as domain
+from packmatch.domain import webhooks as hooks
 from packmatch.domain.ids import Kind
 from packmatch.store.pagination import Page as StorePage
 
@@ -33,6 +34,8 @@ PkgId = Annotated[str, Field(pattern=id_pattern(Kind.PACKAGE_CONFIG))]
 RunId = Annotated[str, Field(pattern=id_pattern(Kind.PACKAGE_RUN))]
 MrId = Annotated[str, Field(pattern=id_pattern(Kind.MATCHING_RUN))]
 MresId = Annotated[str, Field(pattern=id_pattern(Kind.MATCH_RESULT))]
+WhkId = Annotated[str, Field(pattern=id_pattern(Kind.WEBHOOK))]
+WhdId = Annotated[str, Field(pattern=id_pattern(Kind.WEBHOOK_DELIVERY))]
 RequestId = Annotated[str, Field(pattern=id_pattern(Kind.REQUEST))]
 Timestamp = Annotated[str, Field(pattern=TIMESTAMP_PATTERN, description="UTC, milliseconds, `Z`.")]
 Score = Annotated[float, Field(ge=0.0, le=1.0, description="Rounded to 4 decimals.")]
@@ -246,6 +249,47 @@ class MatchResult(Out):
     candidates: list[Candidate] = Field(max_length=5, description="Best first.")
 
 
+class WebhookLinks(SelfLink):
+    deliveries: str
+
+
+class Webhook(Out):
+    id: WhkId
+    url: str
+    events: list[hooks.WebhookEvent]
+    is_active: bool
+    created_at: Timestamp
+    updated_at: Timestamp
+    links: WebhookLinks
+
+
+class CreatedWebhook(Webhook):
+    """The create's answer: the one time the secret is shown."""
+
+    secret: str = Field(description="Signs every delivery (`X-Packmatch-Signature`); never shown again.")
+
+
+class WebhookDeliveryLinks(SelfLink):
+    webhook: str
+    package_run: str
+    redeliver: str
+
+
+class WebhookDelivery(Out):
+    id: WhdId
+    webhook_id: WhkId
+    event: hooks.WebhookEvent
+    package_run_id: RunId
+    status: hooks.DeliveryStatus
+    attempts: Count = Field(description="Attempts made so far (each POST, retries and redeliveries).")
+    last_status_code: int | None = Field(description="HTTP status of the last attempt; null if none came.")
+    last_error: str | None = Field(description="Why the last attempt failed; null after a success.")
+    next_attempt_at: Timestamp | None = Field(description="When the next attempt is due; null once final.")
+    delivered_at: Timestamp | None
+    created_at: Timestamp
+    links: WebhookDeliveryLinks
+
+
 class ReferenceDataList(Page[ReferenceData]):
     pass
 
@@ -267,6 +311,14 @@ class PackageRunList(Page[PackageRun]):
 
 
 class MatchResultList(Page[MatchResult]):
+    pass
+
+
+class WebhookList(Page[Webhook]):
+    pass
+
+
+class WebhookDeliveryList(Page[WebhookDelivery]):
     pass
 
 
@@ -293,6 +345,8 @@ _PKG = uuid.UUID("a1b2c3d4-e5f6-4890-abcd-ef1234567890")
 _RUN = uuid.UUID("b2c3d4e5-f6a7-4901-bcde-f23456789012")
 _MR = uuid.UUID("c3d4e5f6-a7b8-4012-8def-345678901234")
 _MRES = uuid.UUID("d4e5f6a7-b8c9-4123-9ef0-456789012345")
+_WHK = uuid.UUID("e5f6a7b8-c9d0-4234-8f01-567890123456")
+_WHD = uuid.UUID("f6a7b8c9-d0e1-4345-9012-678901234567")
 
 
 def sample_values() -> dict[str, Any]:
@@ -339,6 +393,16 @@ def sample_values() -> dict[str, Any]:
             matched=True, matched_reference_row_id="BK-1", confidence=0.9312, candidates=(candidate,),
             created_at=_AT,
         ),
+        "webhook": hooks.Webhook(
+            id=_WHK, url="https://erp.example.com/hooks/packmatch", events=(hooks.WebhookEvent.COMPLETED,),
+            is_active=True, secret="whsec_3q2-uA1vFtK9xS0bLrZc7mWd4ePjN8yHgQoT5iUa6fE", updated_at=_AT,
+            **common,
+        ),
+        "webhook_delivery": hooks.WebhookDelivery(
+            id=_WHD, webhook_id=_WHK, event=hooks.WebhookEvent.COMPLETED, package_run_id=_RUN,
+            status=hooks.DeliveryStatus.DELIVERED, attempts=1, last_status_code=200, last_error=None,
+            next_attempt_at=None, delivered_at=_AT, updated_at=_AT, **common,
+        ),
     }  # fmt: skip
 
 
@@ -357,6 +421,11 @@ def accepted_run(run: domain.PackageRun) -> domain.PackageRun:
     return run.model_copy(update={"status": domain.RunStatus.RUNNING, "slots": pending, "completed_at": None})
 
 
+def redelivered(delivery: hooks.WebhookDelivery) -> hooks.WebhookDelivery:
+    """The same delivery as the redeliver answer shows it: due again now."""
+    return delivery.model_copy(update={"status": hooks.DeliveryStatus.PENDING, "next_attempt_at": _AT})
+
+
 def examples() -> dict[Any, dict[str, Any]]:
     """By model, and by (model, status) where one status shows the resource differently."""
     values = sample_values()
@@ -368,6 +437,9 @@ def examples() -> dict[Any, dict[str, Any]]:
         PackageRun: presenters.package_run(values["package_run"]),
         MatchingRun: presenters.matching_run(values["matching_run"]),
         MatchResult: presenters.match_result(values["match_result"]),
+        Webhook: presenters.webhook(values["webhook"]),
+        CreatedWebhook: presenters.created_webhook(values["webhook"]),
+        WebhookDelivery: presenters.webhook_delivery(values["webhook_delivery"]),
     }
     pages: dict[type[BaseModel], dict[str, Any]] = {
         ReferenceDataList: _listed(shown[ReferenceData]),
@@ -376,11 +448,16 @@ def examples() -> dict[Any, dict[str, Any]]:
         PackageConfigList: _listed(shown[PackageConfig]),
         PackageRunList: _listed(shown[PackageRun]),
         MatchResultList: _listed(shown[MatchResult]),
+        WebhookList: _listed(shown[Webhook]),
+        WebhookDeliveryList: _listed(shown[WebhookDelivery]),
     }
     fixed: dict[type[BaseModel], dict[str, Any]] = {
         Deleted: {"deleted": True},
         Health: {"status": "ok"},
         Readiness: {"status": "ok", "checks": {"database": "ok", "broker": "ok"}},
     }
-    by_status = {(PackageRun, 202): presenters.package_run(accepted_run(values["package_run"]))}
+    by_status = {
+        (PackageRun, 202): presenters.package_run(accepted_run(values["package_run"])),
+        (WebhookDelivery, 202): presenters.webhook_delivery(redelivered(values["webhook_delivery"])),
+    }
     return {**shown, **pages, **fixed, **by_status}

@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from packmatch.domain.models import FieldMapping, PassCriteria, Presence, Strategy
+from packmatch.domain.webhooks import WebhookEvent
 from packmatch.errors import FieldProblem, ValidationFailed
 
 MAX_ROWS_PER_TYPE = 1000
@@ -166,3 +167,29 @@ class PackageConfigReplace(PackageConfigCreate):
 class PackageRunCreate(Body):
     package_config_id: str
     input_documents: dict[str, Annotated[list[InputRowIn], Field(max_length=MAX_ROWS_PER_TYPE)]]
+
+
+# --- webhooks ----------------------------------------------------------------------------------
+
+WebhookUrl = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+WebhookEvents = Annotated[list[WebhookEvent], Field(min_length=1, max_length=20)]
+# Printable ASCII without spaces: it is used as HMAC key bytes, and pasted into receivers' configs.
+WebhookSecret = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{16,255}$")]
+
+
+def _completed() -> list[WebhookEvent]:
+    return [WebhookEvent.COMPLETED]
+
+
+class WebhookReplace(Body):
+    """PUT body: url, events and is_active are replaced (the secret stays)."""
+
+    url: WebhookUrl
+    events: WebhookEvents = Field(default_factory=_completed)
+    is_active: bool = Field(default=True, strict=True)
+
+
+class WebhookCreate(WebhookReplace):
+    secret: WebhookSecret | None = Field(
+        default=None, description="16–255 printable ASCII characters; generated (`whsec_…`) if omitted."
+    )

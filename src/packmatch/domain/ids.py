@@ -17,6 +17,7 @@ class Kind(StrEnum):
     MATCHING_RUN = "mr"
     MATCH_RESULT = "mres"
     WEBHOOK = "whk"
+    WEBHOOK_DELIVERY = "whd"
     REQUEST = "req"
 
 
@@ -28,6 +29,7 @@ _LABELS = {
     Kind.MATCHING_RUN: "matching run",
     Kind.MATCH_RESULT: "match result",
     Kind.WEBHOOK: "webhook",
+    Kind.WEBHOOK_DELIVERY: "delivery",
     Kind.REQUEST: "request",
 }
 

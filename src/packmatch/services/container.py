@@ -6,12 +6,16 @@ from dataclasses import dataclass
 
 from packmatch.services.accounts import Accounts
 from packmatch.services.configs import Configs
+from packmatch.services.deliveries import Deliveries, WebhookOptions
 from packmatch.services.matching_runs import MatchingRuns
 from packmatch.services.pipeline import Pipeline
-from packmatch.services.ports import Clock, Metrics, NoMetrics, Publisher, utcnow
+from packmatch.services.ports import Clock, Metrics, NoMetrics, Publisher, Resolver, WebhookSender, utcnow
 from packmatch.services.reference_cache import DEFAULT_MAX_MB, ReferenceCache
 from packmatch.services.reference_data import ReferenceData
 from packmatch.services.runs import Runs
+from packmatch.services.ssrf import SystemResolver, UrlPolicy
+from packmatch.services.webhook_http import HttpSender
+from packmatch.services.webhooks import Webhooks
 from packmatch.store.db import Database
 
 
@@ -26,6 +30,8 @@ class Services:
     matching_runs: MatchingRuns
     pipeline: Pipeline
     metrics: Metrics
+    webhooks: Webhooks
+    deliveries: Deliveries
 
     @classmethod
     def build(
@@ -36,9 +42,25 @@ class Services:
         *,
         index_cache_mb: int = DEFAULT_MAX_MB,
         metrics: Metrics | None = None,
+        webhooks: WebhookOptions | None = None,
+        sender: WebhookSender | None = None,
+        resolver: Resolver | None = None,
     ) -> Services:
         metrics = metrics or NoMetrics()
         references = ReferenceCache.for_database(db, index_cache_mb)
+        options = webhooks or WebhookOptions()
+        policy = UrlPolicy(
+            resolver or SystemResolver(options.resolve_timeout_seconds), options.allow_private_networks
+        )
+        deliveries = Deliveries(
+            db,
+            publisher,
+            sender or HttpSender(options.timeout_seconds),
+            policy,
+            schedule=options.retry_schedule_seconds,
+            lease_seconds=options.lease_seconds,
+            clock=clock,
+        )
         return cls(
             db=db,
             publisher=publisher,
@@ -49,4 +71,6 @@ class Services:
             matching_runs=MatchingRuns(db),
             pipeline=Pipeline(db, publisher, clock, references, metrics),
             metrics=metrics,
+            webhooks=Webhooks(db, publisher, policy, clock),
+            deliveries=deliveries,
         )

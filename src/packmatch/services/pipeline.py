@@ -24,6 +24,7 @@ from packmatch.domain.models import (
     InputRow,
     MatchingConfig,
     MatchResult,
+    PackageRun,
     PassCriteria,
     RowMatch,
     RunStatus,
@@ -32,6 +33,7 @@ from packmatch.domain.models import (
 from packmatch.engine import Matcher, decide, error_message, slot_outcome
 from packmatch.engine.index import ReferenceIndex
 from packmatch.logging import get_logger
+from packmatch.services.deliveries import publish_deliveries, record_deliveries
 from packmatch.services.ports import Clock, Metrics, NoMetrics, Publisher, utcnow
 from packmatch.services.reference_cache import ReferenceCache
 from packmatch.store import runs as store
@@ -55,24 +57,24 @@ def send_slots(publisher: Publisher, run_id: uuid.UUID, positions: Sequence[int]
 
 @dataclass(frozen=True)
 class Finalized:
-    """A run that a transaction just moved out of `running`; logged once it has committed."""
+    """A run that a transaction just moved out of `running`, with the webhook deliveries that the
+    same transaction recorded (the outbox); reported once it has committed."""
 
-    run_id: uuid.UUID
-    package_config_id: uuid.UUID
-    status: RunStatus
-    created_at: datetime
+    run: PackageRun
     at: datetime
+    deliveries: list[uuid.UUID]
 
-    def report(self, metrics: Metrics) -> None:
-        seconds = (self.at - self.created_at).total_seconds()
-        metrics.run_finalized(self.status, seconds)
+    def report(self, metrics: Metrics, publisher: Publisher) -> None:
+        seconds = (self.at - self.run.created_at).total_seconds()
+        metrics.run_finalized(self.run.status, seconds)
         log.info(
             "run.finalized",
-            run_id=str(self.run_id),
-            package_config_id=str(self.package_config_id),
-            status=self.status.value,
+            run_id=str(self.run.id),
+            package_config_id=str(self.run.package_config_id),
+            status=self.run.status.value,
             duration_ms=round(seconds * 1000, 1),
         )
+        publish_deliveries(publisher, self.deliveries, source="finalize")
 
 
 def finalize_in(
@@ -83,7 +85,8 @@ def finalize_in(
     criteria: PassCriteria | None = None,
     error_override: str | None = None,
 ) -> Finalized | None:
-    """Give a run whose slots have all resolved its verdict, inside the caller's transaction.
+    """Give a run whose slots have all resolved its verdict, inside the caller's transaction, and
+    record its webhook deliveries there too.
 
     None when there is nothing to do: the run is gone, already final, or has a pending slot.
     `criteria` spares reading the snapshot when the caller has it; `error_override` replaces the
@@ -100,10 +103,10 @@ def finalize_in(
     message = error_message(verdict)
     if verdict.status is RunStatus.ERROR and error_override is not None:
         message = error_override
-    done = store.finalize_run(conn, run_id, verdict.status, message, now)
-    if done is None:
+    final = store.finalize_run(conn, run_id, verdict.status, message, now, slots)
+    if final is None:
         return None
-    return Finalized(run_id, done.package_config_id, verdict.status, done.created_at, now)
+    return Finalized(final, now, record_deliveries(conn, final, now))
 
 
 class Pipeline:
@@ -159,7 +162,7 @@ class Pipeline:
         self.metrics.slot_completed(done.status, seconds)
         bound.info("slot.completed", status=done.status.value, duration_ms=round(seconds * 1000, 1))
         if finalized is not None:
-            finalized.report(self.metrics)
+            finalized.report(self.metrics, self.publisher)
 
     def _match_rows(self, run_id: uuid.UUID, matcher: Matcher, rows: Sequence[InputRow]) -> list[RowMatch]:
         """Match every row; a long slot keeps telling the reconciler it is alive (progress_at)."""
@@ -185,7 +188,7 @@ class Pipeline:
             remaining = store.fail_slot(conn, run_id, position, error, now)
             finalized = finalize_in(conn, run_id, now) if remaining == 0 else None
         if finalized is not None:
-            finalized.report(self.metrics)
+            finalized.report(self.metrics, self.publisher)
 
     def finalize(self, run_id: uuid.UUID, *, error_override: str | None = None) -> RunStatus | None:
         """Give a run its verdict once; returns the verdict, or None if there was nothing to do."""
@@ -193,8 +196,19 @@ class Pipeline:
             finalized = finalize_in(conn, run_id, self.clock(), error_override=error_override)
         if finalized is None:
             return None
-        finalized.report(self.metrics)
-        return finalized.status
+        finalized.report(self.metrics, self.publisher)
+        return finalized.run.status
+
+    def end_without_verdict(self, run_id: uuid.UUID, status: RunStatus, error: str) -> bool:
+        """The guarded transition without a verdict (the reconciler's last resort), with its webhooks."""
+        now = self.clock()
+        with self.db.transaction() as conn:
+            final = store.finalize_run(conn, run_id, status, error, now)
+            finalized = None if final is None else Finalized(final, now, record_deliveries(conn, final, now))
+        if finalized is None:
+            return False
+        finalized.report(self.metrics, self.publisher)
+        return True
 
 
 def _completion(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -18,6 +19,8 @@ class Publisher(Protocol):
     def match_slot(self, run_id: uuid.UUID, position: int) -> None: ...
 
     def finalize(self, run_id: uuid.UUID) -> None: ...
+
+    def deliver_webhook(self, delivery_id: uuid.UUID) -> None: ...
 
     def ping(self) -> None: ...
 
@@ -77,5 +80,49 @@ class RecordingPublisher:
     def finalize(self, run_id: uuid.UUID) -> None:
         self.sent.append(("finalize", run_id, None))
 
+    def deliver_webhook(self, delivery_id: uuid.UUID) -> None:
+        self.sent.append(("deliver_webhook", delivery_id, None))
+
     def ping(self) -> None:
         return None
+
+
+class Resolver(Protocol):
+    """Name resolution: the addresses `host` has, or an exception (`OSError`, `TimeoutError`)."""
+
+    def __call__(self, host: str, port: int) -> Sequence[str]: ...
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """One HTTP attempt: the status code if a response came, else what went wrong (no body, ever)."""
+
+    status_code: int | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where a webhook attempt goes: the URL's parts and the addresses checked for its host."""
+
+    scheme: str
+    host: str
+    port: int
+    target: str  # path and query, as sent in the request line
+    addresses: tuple[str, ...] = ()
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = {"http": 80, "https": 443}[self.scheme]
+        return host if self.port == default else f"{host}:{self.port}"
+
+
+class WebhookSender(Protocol):
+    """POSTs a body to one of the destination's checked addresses (it never resolves the host again)."""
+
+    def post(self, destination: Destination, headers: Mapping[str, str], body: bytes) -> SendResult: ...

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 
 from packmatch.domain.models import RunStatus
 from packmatch.logging import get_logger
+from packmatch.services.deliveries import Deliveries
 from packmatch.services.pipeline import Pipeline
 from packmatch.services.ports import Clock, Publisher, utcnow
 from packmatch.store import reconcile as store
-from packmatch.store import runs as runs_store
 from packmatch.store.db import Database
 from packmatch.transient import is_transient
 
@@ -29,6 +29,7 @@ DEADLINE_ERROR = "deadline exceeded"
 class ReconcileReport:
     redriven: int = 0
     expired: int = 0
+    webhooks_relayed: int = 0
 
 
 class Reconciler:
@@ -42,6 +43,7 @@ class Reconciler:
         deadline_seconds: float,
         clock: Clock = utcnow,
         batch: int = 500,
+        deliveries: Deliveries | None = None,
     ) -> None:
         self.db = db
         self.publisher = publisher
@@ -50,11 +52,13 @@ class Reconciler:
         self.deadline = timedelta(seconds=deadline_seconds)
         self.clock = clock
         self.batch = batch
+        self.deliveries = deliveries  # webhook deliveries due (retries, lost messages) are relayed too
 
     def reconcile_once(self) -> ReconcileReport:
         expired = self._expire_overdue()
         redriven = self._redrive_stalled()
-        return ReconcileReport(redriven=redriven, expired=expired)
+        relayed = self.deliveries.relay() if self.deliveries is not None else 0
+        return ReconcileReport(redriven=redriven, expired=expired, webhooks_relayed=relayed)
 
     def _expire_overdue(self) -> int:
         now = self.clock()
@@ -78,8 +82,7 @@ class Reconciler:
             # The verdict cannot be computed (e.g. a snapshot an older version wrote): the deadline
             # still ends the run, without one.
             log.exception("run.verdict_failed", run_id=str(run_id))
-            with self.db.transaction() as conn:
-                ended = runs_store.finalize_run(conn, run_id, RunStatus.ERROR, DEADLINE_ERROR, now)
+            ended = self.pipeline.end_without_verdict(run_id, RunStatus.ERROR, DEADLINE_ERROR)
             status = RunStatus.ERROR if ended else None
         self.pipeline.metrics.reconciled("deadline_exceeded")
         log.warning(

@@ -347,25 +347,25 @@ def get_snapshot(conn: Connection, run_id: uuid.UUID) -> RunSnapshot | None:
     return None if raw is None else RunSnapshot.model_validate(raw)
 
 
-@dataclass(frozen=True)
-class Finalization:
-    """What the guarded transition out of `running` tells its one winner."""
-
-    package_config_id: uuid.UUID
-    created_at: datetime
-
-
 def finalize_run(
-    conn: Connection, run_id: uuid.UUID, status: RunStatus, error: str | None, now: datetime
-) -> Finalization | None:
-    """The one guarded transition from `running`: a value only for the caller that made it."""
+    conn: Connection,
+    run_id: uuid.UUID,
+    status: RunStatus,
+    error: str | None,
+    now: datetime,
+    slots: Sequence[SlotResult] | None = None,
+) -> PackageRun | None:
+    """The one guarded transition from `running`: the final run, only for the caller that made it.
+    `slots` (the run's, if the caller has read them) spares reading them again."""
     changed = conn.execute(
         package_runs.update()
         .where(package_runs.c.id == run_id, package_runs.c.status == RunStatus.RUNNING.value)
         .values(status=status.value, error=error, completed_at=now, progress_at=now)
-        .returning(package_runs.c.package_config_id, package_runs.c.created_at)
+        .returning(*_RUN_COLUMNS)
     ).first()
-    return None if changed is None else Finalization(changed.package_config_id, changed.created_at)
+    if changed is None:
+        return None
+    return _run(changed, list(slots) if slots is not None else slots_of(conn, run_id))
 
 
 def slots_of(conn: Connection, run_id: uuid.UUID) -> list[SlotResult]:

@@ -286,3 +286,53 @@ idempotency_keys = sa.Table(
     _created(),
     sa.Column("expires_at", UTCDateTime, nullable=False, index=True),
 )
+
+# Webhooks (SPEC §3). The secret is stored as given (it signs every delivery) and never shown again.
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    _id(),
+    _org(),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("events", JSONType, nullable=False),
+    sa.Column("is_active", sa.Boolean, nullable=False),
+    sa.Column("secret", sa.String(255), nullable=False),
+    _created(),
+    _updated(),
+    sa.Index("ix_webhooks_org_created", "organization_id", "created_at", "id"),
+)
+
+# The outbox: one row per (webhook, final run), inserted by the transaction that finalizes the run.
+# `package_run_id` has no foreign key: a delivery keeps its payload (the run as it was when it
+# ended) and its history after the run's package config, and so the run, is deleted.
+# `lease_until` is set by the worker sending an attempt; `enqueued_at` by whoever last sent the
+# attempt's message (so the relay re-sends only messages that look lost).
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    _id(),
+    _org(),
+    sa.Column(
+        "webhook_id",
+        sa.Uuid,
+        sa.ForeignKey("webhooks.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("package_run_id", sa.Uuid, nullable=False),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_status_code", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=True),
+    sa.Column("lease_until", UTCDateTime, nullable=True),
+    sa.Column("enqueued_at", UTCDateTime, nullable=True),
+    sa.Column("delivered_at", UTCDateTime, nullable=True),
+    sa.Column("payload", JSONType, nullable=False),
+    _created(),
+    _updated(),
+    # One delivery per webhook and run, however often a finalize message arrives.
+    sa.UniqueConstraint("webhook_id", "package_run_id", name="uq_webhook_deliveries_run"),
+    sa.Index("ix_webhook_deliveries_webhook_created", "webhook_id", "created_at", "id"),
+    sa.Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
+)

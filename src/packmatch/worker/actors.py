@@ -35,6 +35,7 @@ class PipelineActors:
     fan_out: dramatiq.Actor[[str], None]
     match_slot: dramatiq.Actor[[str, int], None]
     finalize: dramatiq.Actor[[str], None]
+    deliver_webhook: dramatiq.Actor[[str], None]
 
 
 def declare_actors(broker: dramatiq.Broker, settings: Settings, services: ServicesProvider) -> PipelineActors:
@@ -51,6 +52,11 @@ def declare_actors(broker: dramatiq.Broker, settings: Settings, services: Servic
 
     def finalize(run_id: str) -> None:
         services().pipeline.finalize(uuid.UUID(run_id))
+
+    def deliver_webhook(delivery_id: str) -> None:
+        # One attempt; a failed one is scheduled in the database and relayed when due, not held
+        # here as a delayed message (NOTES-dramatiq: those wait in a worker's memory).
+        services().deliveries.deliver(uuid.UUID(delivery_id))
 
     def match_slot(run_id: str, position: int) -> None:
         pipeline = services().pipeline
@@ -90,6 +96,7 @@ def declare_actors(broker: dramatiq.Broker, settings: Settings, services: Servic
             actor_name="packmatch.match_slot", time_limit=settings.slot_time_limit_ms, **retry_options
         )(match_slot),
         finalize=dramatiq.actor(actor_name="packmatch.finalize", **control)(finalize),
+        deliver_webhook=dramatiq.actor(actor_name="packmatch.deliver_webhook", **control)(deliver_webhook),
     )
 
 
@@ -108,6 +115,9 @@ class DramatiqPublisher:
 
     def finalize(self, run_id: uuid.UUID) -> None:
         self.actors.finalize.send(str(run_id))
+
+    def deliver_webhook(self, delivery_id: uuid.UUID) -> None:
+        self.actors.deliver_webhook.send(str(delivery_id))
 
     def ping(self) -> None:
         client = getattr(self.broker, "client", None)

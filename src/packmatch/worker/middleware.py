@@ -17,6 +17,11 @@ from packmatch.worker.reconciler import ReconcilerThread
 log = get_logger(__name__)
 
 
+def _first_id(message: MessageProxy) -> str:
+    """What a message's first argument is: a run id, except for webhook deliveries."""
+    return "delivery_id" if message.actor_name == "packmatch.deliver_webhook" else "run_id"
+
+
 class LogContext(Middleware):
     """Worker threads are reused, so context is cleared and re-bound around every message."""
 
@@ -28,7 +33,7 @@ class LogContext(Middleware):
             "attempt": message.options.get("retries", 0) + 1,
         }
         if message.args:
-            context["run_id"] = str(message.args[0])
+            context[_first_id(message)] = str(message.args[0])
         structlog.contextvars.bind_contextvars(**context)
 
     def after_process_message(
@@ -55,7 +60,7 @@ def message_ids(message: MessageProxy) -> dict[str, Any]:
     """What a log line may say about a message: its ids, never its other arguments."""
     ids: dict[str, Any] = {"message_id": message.message_id, "actor": message.actor_name}
     if message.args:
-        ids["run_id"] = str(message.args[0])
+        ids[_first_id(message)] = str(message.args[0])
     if message.actor_name == "packmatch.match_slot" and len(message.args) > 1:
         ids["position"] = message.args[1]
     return ids

@@ -1,0 +1,236 @@
+"""Webhooks and their deliveries (the outbox).
+
+A delivery moves only through guarded updates: a worker claims an attempt (`pending`, due, not
+leased by a live worker, webhook active) by taking a lease and counting the attempt; it records a
+failure only while that attempt is still the latest (`attempts` is the token), a success while the
+delivery is still `pending`. The relay marks what it re-sends (`enqueued_at`), so a message
+waiting in a queue is not sent again and again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from packmatch.domain.webhooks import DeliveryJob, DeliveryStatus, Webhook, WebhookDelivery
+from packmatch.store.pagination import Page, PageRequest, keyset_page
+from packmatch.store.tables import webhook_deliveries, webhooks
+
+PENDING = DeliveryStatus.PENDING.value
+_DELIVERY_COLUMNS = [
+    c for c in webhook_deliveries.c if c.name not in ("payload", "lease_until", "enqueued_at")
+]
+
+
+def _webhook(row: Any) -> Webhook:
+    return Webhook.model_validate(dict(row._mapping))
+
+
+def _delivery(row: Any) -> WebhookDelivery:
+    m = row._mapping
+    return WebhookDelivery.model_validate({k: m[k] for k in WebhookDelivery.model_fields})
+
+
+def insert_webhook(conn: Connection, hook: Webhook) -> None:
+    values = hook.model_dump(mode="python")
+    values["events"] = [e.value for e in hook.events]
+    conn.execute(webhooks.insert().values(**values))
+
+
+def _owned(organization_id: uuid.UUID, webhook_id: uuid.UUID) -> list[sa.ColumnElement[bool]]:
+    return [webhooks.c.id == webhook_id, webhooks.c.organization_id == organization_id]
+
+
+def get_webhook(conn: Connection, organization_id: uuid.UUID, webhook_id: uuid.UUID) -> Webhook | None:
+    row = conn.execute(sa.select(webhooks).where(*_owned(organization_id, webhook_id))).first()
+    return None if row is None else _webhook(row)
+
+
+def list_webhooks(conn: Connection, organization_id: uuid.UUID, request: PageRequest) -> Page[Webhook]:
+    return keyset_page(conn, webhooks, [webhooks.c.organization_id == organization_id], request, _webhook)
+
+
+def update_webhook(conn: Connection, hook: Webhook) -> bool:
+    """Write url, events, is_active and updated_at; false if the webhook is gone."""
+    changed = conn.execute(
+        webhooks.update()
+        .where(*_owned(hook.organization_id, hook.id))
+        .values(
+            url=hook.url,
+            events=[e.value for e in hook.events],
+            is_active=hook.is_active,
+            updated_at=hook.updated_at,
+        )
+    )
+    return changed.rowcount == 1
+
+
+def update_secret(
+    conn: Connection, organization_id: uuid.UUID, webhook_id: uuid.UUID, secret: str, now: datetime
+) -> bool:
+    changed = conn.execute(
+        webhooks.update().where(*_owned(organization_id, webhook_id)).values(secret=secret, updated_at=now)
+    )
+    return changed.rowcount == 1
+
+
+def delete_webhook(conn: Connection, organization_id: uuid.UUID, webhook_id: uuid.UUID) -> bool:
+    """Delete a webhook; its deliveries go with it (ON DELETE CASCADE)."""
+    return conn.execute(webhooks.delete().where(*_owned(organization_id, webhook_id))).rowcount == 1
+
+
+def active_webhooks(conn: Connection, organization_id: uuid.UUID) -> list[Webhook]:
+    query = sa.select(webhooks).where(webhooks.c.organization_id == organization_id, webhooks.c.is_active)
+    return [_webhook(row) for row in conn.execute(query.order_by(webhooks.c.created_at, webhooks.c.id))]
+
+
+def insert_deliveries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(webhook_deliveries.insert(), list(rows))
+
+
+def _delivery_of(organization_id: uuid.UUID, webhook_id: uuid.UUID) -> list[sa.ColumnElement[bool]]:
+    return [
+        webhook_deliveries.c.webhook_id == webhook_id,
+        webhook_deliveries.c.organization_id == organization_id,
+    ]
+
+
+def get_delivery(
+    conn: Connection, organization_id: uuid.UUID, webhook_id: uuid.UUID, delivery_id: uuid.UUID
+) -> WebhookDelivery | None:
+    query = sa.select(*_DELIVERY_COLUMNS).where(
+        webhook_deliveries.c.id == delivery_id, *_delivery_of(organization_id, webhook_id)
+    )
+    row = conn.execute(query).first()
+    return None if row is None else _delivery(row)
+
+
+def list_deliveries(
+    conn: Connection,
+    organization_id: uuid.UUID,
+    webhook_id: uuid.UUID,
+    request: PageRequest,
+    status: DeliveryStatus | None = None,
+) -> Page[WebhookDelivery]:
+    filters = _delivery_of(organization_id, webhook_id)
+    if status is not None:
+        filters.append(webhook_deliveries.c.status == status.value)
+    return keyset_page(conn, webhook_deliveries, filters, request, _delivery)
+
+
+def _claimable(delivery_id: uuid.UUID, now: datetime) -> list[sa.ColumnElement[bool]]:
+    active = sa.select(webhooks.c.id).where(
+        webhooks.c.id == webhook_deliveries.c.webhook_id, webhooks.c.is_active
+    )
+    return [
+        webhook_deliveries.c.id == delivery_id,
+        webhook_deliveries.c.status == PENDING,
+        webhook_deliveries.c.next_attempt_at <= now,
+        sa.or_(webhook_deliveries.c.lease_until.is_(None), webhook_deliveries.c.lease_until < now),
+        active.exists(),
+    ]
+
+
+def claim_delivery(
+    conn: Connection, delivery_id: uuid.UUID, now: datetime, lease_until: datetime
+) -> DeliveryJob | None:
+    """Take the next attempt of a due delivery: the lease is ours and the attempt is counted."""
+    claimed = conn.execute(
+        webhook_deliveries.update()
+        .where(*_claimable(delivery_id, now))
+        .values(attempts=webhook_deliveries.c.attempts + 1, lease_until=lease_until, updated_at=now)
+    )
+    if claimed.rowcount != 1:
+        return None
+    row = conn.execute(
+        sa.select(webhook_deliveries, webhooks.c.url, webhooks.c.secret)
+        .join(webhooks, webhooks.c.id == webhook_deliveries.c.webhook_id)
+        .where(webhook_deliveries.c.id == delivery_id)
+    ).one()
+    return DeliveryJob(delivery=_delivery(row), url=row.url, secret=row.secret, data=row.payload)
+
+
+def record_success(conn: Connection, delivery_id: uuid.UUID, status_code: int, now: datetime) -> bool:
+    changed = conn.execute(
+        webhook_deliveries.update()
+        .where(webhook_deliveries.c.id == delivery_id, webhook_deliveries.c.status == PENDING)
+        .values(
+            status=DeliveryStatus.DELIVERED.value,
+            last_status_code=status_code,
+            last_error=None,
+            next_attempt_at=None,
+            lease_until=None,
+            enqueued_at=None,
+            delivered_at=now,
+            updated_at=now,
+        )
+    )
+    return changed.rowcount == 1
+
+
+def record_failure(
+    conn: Connection,
+    delivery_id: uuid.UUID,
+    attempt: int,
+    status_code: int | None,
+    error: str,
+    next_attempt_at: datetime | None,
+    now: datetime,
+) -> bool:
+    """A failed attempt, unless a later attempt (a worker that took over) or a success came first."""
+    changed = conn.execute(
+        webhook_deliveries.update()
+        .where(
+            webhook_deliveries.c.id == delivery_id,
+            webhook_deliveries.c.status == PENDING,
+            webhook_deliveries.c.attempts == attempt,
+        )
+        .values(
+            status=PENDING if next_attempt_at is not None else DeliveryStatus.FAILED.value,
+            last_status_code=status_code,
+            last_error=error,
+            next_attempt_at=next_attempt_at,
+            lease_until=None,
+            enqueued_at=None,
+            updated_at=now,
+        )
+    )
+    return changed.rowcount == 1
+
+
+def claim_due(conn: Connection, now: datetime, requeue_before: datetime, limit: int) -> list[uuid.UUID]:
+    """Due deliveries whose message is not known to be on its way: marked as sent again, now."""
+    d = webhook_deliveries.c
+    active = sa.select(webhooks.c.id).where(webhooks.c.id == d.webhook_id, webhooks.c.is_active)
+    unclaimed = [
+        d.status == PENDING,
+        d.next_attempt_at <= now,
+        sa.or_(d.lease_until.is_(None), d.lease_until < now),
+        sa.or_(d.enqueued_at.is_(None), d.enqueued_at < requeue_before),
+    ]
+    due = conn.execute(
+        sa.select(d.id).where(*unclaimed, active.exists()).order_by(d.next_attempt_at).limit(limit)
+    ).scalars()
+    claimed = []
+    for delivery_id in list(due):
+        touched = conn.execute(
+            webhook_deliveries.update().where(d.id == delivery_id, *unclaimed).values(enqueued_at=now)
+        )
+        if touched.rowcount == 1:
+            claimed.append(delivery_id)
+    return claimed
+
+
+def reset_for_redelivery(conn: Connection, delivery_id: uuid.UUID, now: datetime) -> None:
+    """Due again now, whatever its state; the attempt count goes on (it is the failure token)."""
+    conn.execute(
+        webhook_deliveries.update()
+        .where(webhook_deliveries.c.id == delivery_id)
+        .values(status=PENDING, next_attempt_at=now, enqueued_at=now, updated_at=now)
+    )

@@ -1,0 +1,106 @@
+"""Signatures, the published test vector and verification snippet of docs/webhooks.md, and the pieces
+of a delivery request."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from packmatch.domain.webhooks import DeliveryJob, DeliveryStatus, WebhookDelivery, WebhookEvent
+from packmatch.services.deliveries import request_body, request_headers
+from packmatch.services.signing import SECRET_PREFIX, new_secret, sign, verify
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
+
+
+def doc_block(after: str, language: str) -> str:
+    text = DOC.read_text()
+    start = text.index(after)
+    found = re.search(rf"```{language}\n(.*?)```", text[start:], re.DOTALL)
+    assert found is not None, f"no {language} block after {after!r} in {DOC}"
+    return found.group(1)
+
+
+def published_vector() -> dict[str, str]:
+    lines = doc_block("### Test vector", "text").splitlines()
+    return {name.strip(): value.strip() for name, _, value in (line.partition(" = ") for line in lines)}
+
+
+def test_the_published_test_vector_holds() -> None:
+    vector = published_vector()
+    assert sign(vector["secret"], vector["body"].encode()) == vector["signature"]
+
+
+def test_the_documented_verification_snippet_accepts_the_vector_and_nothing_else() -> None:
+    namespace: dict[str, Any] = {}
+    exec(doc_block("## Verifying a delivery", "python"), namespace)  # the snippet, as published
+    vector = published_vector()
+    body = vector["body"].encode()
+    assert namespace["verify"](vector["secret"], body, vector["signature"])
+    assert not namespace["verify"](vector["secret"], body + b" ", vector["signature"])
+    assert not namespace["verify"]("whsec_other", body, vector["signature"])
+    assert not namespace["is_fresh"](body)  # 2024: far outside any tolerance
+
+
+def test_a_signature_is_sha256_hex_of_the_body() -> None:
+    signature = sign("s3cret-s3cret-s3cret", b"{}")
+    assert re.fullmatch(r"sha256=[0-9a-f]{64}", signature)
+    assert verify("s3cret-s3cret-s3cret", b"{}", signature)
+    assert not verify("s3cret-s3cret-s3cret", b"{ }", signature)
+
+
+def test_generated_secrets_are_prefixed_and_distinct() -> None:
+    first, second = new_secret(), new_secret()
+    assert first.startswith(SECRET_PREFIX)
+    assert len(first) == len(SECRET_PREFIX) + 43
+    assert first != second
+
+
+AT = datetime(2024, 9, 14, 10, 40, 1, 250_000, tzinfo=UTC)
+
+
+def job(secret: str | None = None) -> DeliveryJob:
+    delivery = WebhookDelivery(
+        id=uuid.UUID("f6a7b8c9-d0e1-4345-9012-678901234567"),
+        webhook_id=uuid.uuid4(),
+        organization_id=uuid.uuid4(),
+        event=WebhookEvent.COMPLETED,
+        package_run_id=uuid.uuid4(),
+        status=DeliveryStatus.PENDING,
+        attempts=1,
+        last_status_code=None,
+        last_error=None,
+        next_attempt_at=AT,
+        delivered_at=None,
+        created_at=AT,
+        updated_at=AT,
+    )
+    data = {"id": "run_b2c3d4e5-f6a7-4901-bcde-f23456789012", "status": "passed"}
+    return DeliveryJob(
+        delivery=delivery, url="https://x.example", secret=secret or published_vector()["secret"], data=data
+    )
+
+
+def test_the_request_body_is_the_published_one() -> None:
+    assert request_body(job(), AT).decode() == published_vector()["body"]
+
+
+def test_the_headers_name_the_event_delivery_and_time_and_sign_the_body() -> None:
+    body = request_body(job(), AT)
+    headers = request_headers(job(), body, AT)
+    assert headers["X-Packmatch-Signature"] == published_vector()["signature"]
+    assert headers["X-Packmatch-Event"] == "package_run.completed"
+    assert headers["X-Packmatch-Delivery-Id"] == "whd_f6a7b8c9-d0e1-4345-9012-678901234567"
+    assert headers["X-Packmatch-Timestamp"] == "2024-09-14T10:40:01.250Z"
+
+
+@pytest.mark.parametrize("secret", ["whsec_abcdefghijklmnop", "another-secret-value"])
+def test_neither_headers_nor_body_hold_the_secret(secret: str) -> None:
+    body = request_body(job(secret), AT)
+    assert secret.encode() not in body
+    assert all(secret not in value for value in request_headers(job(secret), body, AT).values())
