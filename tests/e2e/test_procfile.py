@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from tests.e2e.conftest import BOOKINGS, INVOICE_MAPPINGS, invoice
@@ -126,9 +127,24 @@ def honcho(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[Honcho
         wait_for("the web process", lambda: api_ready(running.base))
         yield running
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)  # whatever the test left running
-        process.wait(timeout=60)
+        stop(process)
+
+
+def stop(honcho: subprocess.Popen[bytes]) -> None:
+    """SIGTERM honcho, which stops its processes and waits for them; kill what is left after that.
+
+    honcho starts each process in a session of its own, so signalling honcho's group is not enough:
+    a process left behind would go on consuming the next test's messages."""
+    children = psutil.Process(honcho.pid).children(recursive=True) if honcho.poll() is None else []
+    honcho.send_signal(signal.SIGTERM)
+    try:
+        honcho.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        honcho.kill()
+        honcho.wait()
+    for child in children:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
 
 
 def test_honcho_runs_the_procfile_with_two_workers_and_a_run_goes_through(honcho: Honcho) -> None:
