@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from json.encoder import encode_basestring_ascii
 
-from packmatch.domain.models import Column, ColumnType
+from packmatch.domain.models import ColumnType
 from packmatch.services.csv_reader import cell_value
 from packmatch.services.reference_rules import TypeEvidence, is_iso_date
 
@@ -118,18 +118,28 @@ _ENCODERS: dict[ColumnType, Callable[[Sequence[str]], list[str]]] = {
     ColumnType.BOOLEAN: _booleans,
 }
 
+Encoding = Callable[[Sequence[str]], list[str]]
+
+
+def encoding(column_type: ColumnType) -> Encoding:
+    """How a column of this type writes its present values; string and date write the same."""
+    return _ENCODERS[column_type]
+
 
 class RowEncoder:
     """Each record's values as JSON text: `{"name": value, …}` in column order."""
 
-    def __init__(self, columns: Sequence[Column]) -> None:
-        self._encoders = [_ENCODERS[column.type] for column in columns]
-        names = (encode_basestring_ascii(column.name).replace("%", "%%") for column in columns)
-        self._template = "{" + ", ".join(f"{name}: %s" for name in names) + "}"
+    def __init__(self, names: Sequence[str]) -> None:
+        self._count = len(names)
+        quoted = (encode_basestring_ascii(name).replace("%", "%%") for name in names)
+        self._template = "{" + ", ".join(f"{name}: %s" for name in quoted) + "}"
 
-    def encode(self, value_columns: Sequence[Sequence[str]], count: int) -> list[str]:
-        """`value_columns`: the cells of each value column (not the id), `count` records long."""
-        if not self._encoders:
+    def encode(
+        self, value_columns: Sequence[Sequence[str]], types: Sequence[ColumnType], count: int
+    ) -> list[str]:
+        """`value_columns`: the cells of each value column (not the id), `count` records long,
+        written as columns of these `types` write them."""
+        if not self._count:
             return ["{}"] * count
-        encoded = [encode(cells) for encode, cells in zip(self._encoders, value_columns, strict=True)]
+        encoded = [encoding(kind)(cells) for kind, cells in zip(types, value_columns, strict=True)]
         return list(map(self._template.__mod__, zip(*encoded, strict=True)))

@@ -1,10 +1,14 @@
-"""A CSV file of reference data, read twice: the first pass finds its problems (with their lines),
-row count and column types; the second turns its records into batches for `store.write_rows`.
+"""A CSV file of reference data as batches of rows for `store.write_rows`, and its problems.
 
-Both passes read a regular file with the batch reader (`CsvBatches`) and the column-wise rules of
-`csv_columns`. At the first irregularity the first pass starts again with the exact reader
-(`CsvRecords`), which names every problem's line, as it always did; a file that is irregular
-without a problem to report (none is known) is then read exactly in the second pass too.
+The rules are those of two passes: the first finds the file's problems (with their lines), row
+count and column types; the second turns its records into row ids and JSON text with those types.
+A regular file (the usual case) is read once (`OnePass`): each batch is checked, adds to the
+column types, and is written with the types known so far. That is what two passes write unless a
+column's type changes after values were written under another one (a number column that later
+holds text); then the rows are written again from the file with the final types (`row_batches`).
+
+At the first irregularity (anything the exact reader reports) the file is read again with the
+exact reader (`scan_records`), which names every problem's line, as it always did.
 """
 
 from __future__ import annotations
@@ -16,32 +20,37 @@ from typing import IO, Any, Protocol
 
 from packmatch.domain.models import Column, ColumnType
 from packmatch.errors import FieldProblem, PackmatchError, PayloadTooLarge
-from packmatch.services.csv_columns import RowEncoder, add_cells
+from packmatch.services.csv_columns import Encoding, RowEncoder, add_cells, encoding
 from packmatch.services.csv_reader import CsvBatches, CsvRecords, IrregularCsv, cell_value
 from packmatch.services.reference_rules import MAX_ROW_ID_LENGTH, Problems, TypeEvidence, row_id
+from packmatch.store.reference_data import RowBatch
 
 CSV_PROBLEMS = "The CSV file cannot be imported; each problem names its line."
 EXACT_BATCH = 1000
 
-# A batch for the store: the rows' ids and their values as JSON text (`store.RowBatch`).
-RowBatch = tuple[Sequence[str], list[str]]
-
 
 class ImportProgress(Protocol):
-    """Told how an import gets on: a phase begins (`checking`, then `writing` with the row count
-    as its total), and rows are done, a batch at a time."""
+    """Told how an import gets on, a batch at a time: a phase begins (`importing`; after a
+    surprise `checking` or `writing`) over a file of `size` bytes; `rows` records of it are done
+    and it has been read up to byte `position`."""
 
-    def phase(self, name: str, total: int | None) -> None: ...
+    def phase(self, name: str, size: int) -> None: ...
 
-    def advance(self, rows: int) -> None: ...
+    def advance(self, rows: int, position: int) -> None: ...
 
 
 class NoProgress:
-    def phase(self, name: str, total: int | None) -> None:
+    def phase(self, name: str, size: int) -> None:
         pass
 
-    def advance(self, rows: int) -> None:
+    def advance(self, rows: int, position: int) -> None:
         pass
+
+
+def file_size(file: IO[bytes]) -> int:
+    size = file.seek(0, 2)
+    file.seek(0)
+    return size
 
 
 def csv_location(line: int, message: str) -> FieldProblem:
@@ -79,7 +88,7 @@ def scan_csv(file: IO[bytes], max_rows: int, progress: ImportProgress | None = N
     """Read the whole file once: its problems (raised, with line numbers), row count and types.
     More than `max_rows` records → PayloadTooLarge."""
     progress = progress or NoProgress()
-    progress.phase("checking", None)
+    progress.phase("checking", file_size(file))
     try:
         return _scan_batches(file, max_rows, progress)
     except IrregularCsv:
@@ -106,7 +115,7 @@ def _scan_batches(file: IO[bytes], max_rows: int, progress: ImportProgress) -> C
                 _check_ids(cells)
             else:
                 add_cells(evidence[index], cells)
-        progress.advance(len(batch))
+        progress.advance(count, file.tell())
     return _layout(records.header, id_index, evidence, count, regular=True)
 
 
@@ -178,23 +187,97 @@ def _record_batches(file: IO[bytes], layout: CsvLayout) -> Iterator[list[list[st
         raise PackmatchError("The CSV file changed while it was being imported.") from None
 
 
+def _numbered(done: int, count: int) -> list[str]:
+    """`row_<n>` for the `count` rows after the first `done`."""
+    return list(map("row_%d".__mod__, range(done + 1, done + count + 1)))
+
+
+def _own_ids(layout: CsvLayout, columns: list[Sequence[str]], done: int) -> Sequence[str]:
+    """Takes the id column out of `columns` (the batch's cells, a column each), or numbers rows."""
+    if layout.id_index is None:
+        return _numbered(done, len(columns[0]))
+    return columns.pop(layout.id_index)
+
+
 def row_batches(
     file: IO[bytes], layout: CsvLayout, progress: ImportProgress | None = None
 ) -> Iterator[RowBatch]:
     """The second pass (the first was clean): each batch's row ids and values as JSON text."""
     progress = progress or NoProgress()
-    progress.phase("writing", layout.row_count)
-    encoder = RowEncoder(layout.columns)
+    progress.phase("writing", file_size(file))
+    encoder = RowEncoder([column.name for column in layout.columns])
+    types = [column.type for column in layout.columns]
     done = 0
     for batch in _record_batches(file, layout):
-        columns = list(zip(*batch, strict=True))
-        if layout.id_index is None:
-            ids: Sequence[str] = list(map("row_%d".__mod__, range(done + 1, done + len(batch) + 1)))
-        else:
-            ids = columns.pop(layout.id_index)
-        yield ids, encoder.encode(columns, len(batch))
+        columns: list[Sequence[str]] = list(zip(*batch, strict=True))
+        ids = _own_ids(layout, columns, done)
+        yield ids, encoder.encode(columns, types, len(batch))
         done += len(batch)
-        progress.advance(len(batch))
+        progress.advance(done, file.tell())
+
+
+# --- both passes at once ----------------------------------------------------------------------
+
+
+class TypesChanged(Exception):
+    """Rows were written with a column type that turned out wrong: write them again with `layout`."""
+
+    def __init__(self, layout: CsvLayout) -> None:
+        super().__init__("a column's type changed after rows were written")
+        self.layout = layout
+
+
+class OnePass:
+    """A regular file read once: `batches()` checks each batch, adds it to the column types and
+    writes it with the types known so far; then `layout()` is the first pass's answer, or raises
+    TypesChanged if a batch was written with an encoding the final types do not have.
+
+    Raises IrregularCsv (read it again, exactly) and PayloadTooLarge as the first pass would."""
+
+    def __init__(self, file: IO[bytes], max_rows: int, progress: ImportProgress) -> None:
+        self._file = file
+        self._max_rows = max_rows
+        self._progress = progress
+        self._records = CsvBatches(file)
+        header = self._records.header
+        self._id_index = header.index("id") if "id" in header else None
+        self._values = [index for index in range(len(header)) if index != self._id_index]
+        self._evidence = [TypeEvidence() for _ in header]
+        self._written: list[set[Encoding]] = [set() for _ in header]
+        self._count = 0
+
+    def batches(self) -> Iterator[RowBatch]:
+        encoder = RowEncoder([self._records.header[index] for index in self._values])
+        for batch in self._records:
+            self._count += len(batch)
+            if self._count > self._max_rows:
+                raise _too_many(self._max_rows)
+            columns: list[Sequence[str]] = list(zip(*batch, strict=True))
+            if self._id_index is None:
+                ids: Sequence[str] = list(
+                    map("row_%d".__mod__, range(self._count - len(batch) + 1, self._count + 1))
+                )
+            else:
+                ids = columns[self._id_index]
+                _check_ids(ids)
+            types = [self._add(index, columns[index]) for index in self._values]
+            yield ids, encoder.encode([columns[index] for index in self._values], types, len(batch))
+            self._progress.advance(self._count, self._file.tell())
+
+    def _add(self, index: int, cells: Sequence[str]) -> ColumnType:
+        """The column's type so far, these cells included; notes how its present values are written."""
+        evidence = self._evidence[index]
+        add_cells(evidence, cells)
+        if evidence.seen:  # else every value so far is null, whatever the type
+            self._written[index].add(encoding(evidence.type))
+        return evidence.type
+
+    def layout(self) -> CsvLayout:
+        layout = _layout(self._records.header, self._id_index, self._evidence, self._count, regular=True)
+        final = {index: encoding(self._evidence[index].type) for index in self._values}
+        if any(self._written[index] - {final[index]} for index in self._values):
+            raise TypesChanged(layout)
+        return layout
 
 
 def id_lines(file: IO[bytes], layout: CsvLayout) -> Iterator[tuple[int, str]]:

@@ -26,11 +26,16 @@ from packmatch.services.csv_import import (
     CsvLayout,
     ImportProgress,
     NoProgress,
+    OnePass,
+    TypesChanged,
     csv_location,
+    file_size,
     id_lines,
     row_batches,
     scan_csv,
+    scan_records,
 )
+from packmatch.services.csv_reader import IrregularCsv
 from packmatch.services.ports import Clock, utcnow
 from packmatch.services.reference_rules import MAX_PROBLEMS, Problems, infer_columns, row_id
 from packmatch.store import reference_data as store
@@ -44,6 +49,10 @@ MAX_ROWS = 5_000_000
 Locate = Callable[[int, str], FieldProblem]
 # One row on its way in: (where, its own id or None, its values without the id).
 IncomingRow = tuple[int, Any, dict[str, Any]]
+
+
+def _shaped(dataset: ReferenceDataset, layout: CsvLayout) -> ReferenceDataset:
+    return dataset.model_copy(update={"row_count": layout.row_count, "columns": layout.columns})
 
 
 def _json_location(index: int, message: str) -> FieldProblem:
@@ -73,19 +82,46 @@ class ReferenceData:
         file: IO[bytes],
         progress: ImportProgress | None = None,
     ) -> ReferenceDataset:
-        """Import a CSV file (binary, seekable: it is read twice). See the module docstring."""
+        """Import a CSV file (binary, seekable: it may be read more than once). See the module
+        docstring; most files are read once, the others twice or three times."""
         progress = progress or NoProgress()
-        layout = scan_csv(file, MAX_ROWS, progress)
-        file.seek(0)
-        dataset = self._new(organization_id, name, "csv", layout.row_count, layout.columns)
+        dataset = self._new(organization_id, name, "csv", 0, ())
         try:
-            with self.db.transaction() as conn:
-                store.insert_dataset(conn, dataset)
-                store.write_rows(conn, dataset.id, row_batches(file, layout, progress))
+            try:
+                return self._write_once(dataset, file, progress)
+            except IrregularCsv:
+                file.seek(0)
+                layout = scan_records(file, MAX_ROWS)  # raises the problems, with their lines
+            except TypesChanged as changed:
+                layout = changed.layout
+            file.seek(0)
+            return self._write(dataset, file, layout, progress)
         except store.RowIdTaken:
             file.seek(0)
+            layout = scan_csv(file, MAX_ROWS, progress)  # the problems of the whole file come first
+            file.seek(0)
             self._raise_duplicates(file, layout)
-        return dataset
+
+    def _write_once(
+        self, dataset: ReferenceDataset, file: IO[bytes], progress: ImportProgress
+    ) -> ReferenceDataset:
+        progress.phase("importing", file_size(file))
+        with self.db.transaction() as conn:
+            store.insert_dataset(conn, dataset)
+            reading = OnePass(file, MAX_ROWS, progress)
+            store.write_rows(conn, dataset.id, reading.batches())
+            written = _shaped(dataset, reading.layout())
+            store.set_dataset_shape(conn, written)
+        return written
+
+    def _write(
+        self, dataset: ReferenceDataset, file: IO[bytes], layout: CsvLayout, progress: ImportProgress
+    ) -> ReferenceDataset:
+        written = _shaped(dataset, layout)
+        with self.db.transaction() as conn:
+            store.insert_dataset(conn, written)
+            store.write_rows(conn, dataset.id, row_batches(file, layout, progress))
+        return written
 
     def _raise_duplicates(self, file: IO[bytes], layout: CsvLayout) -> NoReturn:
         with self.db.transaction() as conn:
