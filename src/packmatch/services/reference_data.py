@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import PurePosixPath
 from typing import IO, Any, Literal, NoReturn
 
 from packmatch.domain.models import Column, ReferenceDataset, ReferenceRow
@@ -44,11 +45,17 @@ from packmatch.store.pagination import Page, PageRequest
 
 NOT_FOUND = "No reference data with this ID exists for your organization."
 MAX_ROWS = 5_000_000
+MAX_NAME = 200
 
 # Where a row problem is: (row index or line number, message) → a field problem.
 Locate = Callable[[int, str], FieldProblem]
 # One row on its way in: (where, its own id or None, its values without the id).
 IncomingRow = tuple[int, Any, dict[str, Any]]
+
+
+def default_name(filename: str | None) -> str:
+    """A dataset's name from its file's: without directories (`/` or `\\`) or the last extension."""
+    return PurePosixPath((filename or "").replace("\\", "/")).stem.strip()[:MAX_NAME]
 
 
 def _shaped(dataset: ReferenceDataset, layout: CsvLayout) -> ReferenceDataset:
