@@ -126,6 +126,50 @@ def test_multipart_upload_of_another_file_is_a_mismatch(api: Api) -> None:
     error_body(response, 422, "idempotency_key_mismatch")
 
 
+# --- body limits ------------------------------------------------------------------------------
+
+
+def chunked(*parts: bytes) -> Any:
+    """A body sent in chunks, without a Content-Length."""
+    yield from parts
+
+
+def test_a_chunked_body_over_the_limit_is_413_before_anything_is_claimed(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api.runtime.settings, "max_body_bytes", 1000)
+    rows = [b'{"n": %d},' % n for n in range(200)]
+    body = chunked(b'{"name": "n", "rows": [', *rows, b'{"n": 0}]}')
+    headers = {"Content-Type": "application/json", **keyed("too-big")}
+    error_body(api.post(REFERENCE_DATA, content=body, headers=headers), 413, "payload_too_large")
+    assert stored_keys(api) == 0
+    retry = api.post(REFERENCE_DATA, json=BOOKINGS, headers=keyed("too-big"))
+    assert retry.status_code == 201, retry.text
+
+
+def test_an_upload_over_the_csv_cap_is_413_before_it_is_spooled(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("packmatch.api.routes.reference_data.MAX_CSV_BYTES", 1000)
+    head = b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="b.csv"\r\n\r\nid,amount\n'
+    rows = [b"%d,%d\n" % (n, n) for n in range(1000)]
+    headers = {"Content-Type": "multipart/form-data; boundary=xyz", **keyed("big-upload")}
+    body = chunked(head, *rows, b"\r\n--xyz--\r\n")
+    error_body(api.post(REFERENCE_DATA, content=body, headers=headers), 413, "payload_too_large")
+    assert stored_keys(api) == 0
+
+
+def test_an_upload_under_the_csv_cap_but_over_the_body_limit_is_accepted(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api.runtime.settings, "max_body_bytes", 1000)
+    content = b"id,amount\n" + b"".join(b"%d,%d\n" % (n, n) for n in range(1000))
+    files = {"file": ("b.csv", content, "text/csv")}
+    response = api.post(REFERENCE_DATA, files=files, headers=keyed("csv-over-10-mib"))
+    assert response.status_code == 201, response.text
+    assert response.json()["row_count"] == 1000
+
+
 # --- mismatch ---------------------------------------------------------------------------------
 
 
