@@ -103,13 +103,20 @@ def _keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 def _import_reference_data(args: argparse.Namespace, settings: Settings) -> int:
     """Import a CSV file for an existing organization; the new dataset's id alone on stdout."""
+    accounts = _accounts(settings)
+    try:
+        return _import_for(accounts, args)
+    finally:
+        accounts.db.dispose()
+
+
+def _import_for(accounts: Accounts, args: argparse.Namespace) -> int:
     import time
 
     from packmatch.domain.ids import Kind, format_id
     from packmatch.errors import PackmatchError
     from packmatch.services.reference_data import MAX_NAME, default_name
 
-    accounts = _accounts(settings)
     organization_id = accounts.organization_id(args.organization)
     if organization_id is None:
         return _refuse(

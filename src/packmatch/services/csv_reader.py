@@ -57,7 +57,8 @@ def cell_value(text: str) -> Any:
         number: int | float = int(stripped) if match.group(1, 2) == (None, None) else float(stripped)
     except ValueError:  # more digits than int() converts (sys.int_info.default_max_str_digits)
         return text
-    return number if math.isfinite(number) else text
+    # An int is finite however long (and math.isfinite would overflow converting it to a float).
+    return text if isinstance(number, float) and not math.isfinite(number) else number
 
 
 class _TooLong(Exception):
