@@ -26,7 +26,10 @@ EDGE_CELLS = [
     "2024-09-1", "20240914", "2024-09-14 ", "          x", "Kühne + Nagel", '12 "Main" St', "a\\b",
     "line\nbreak", "tab\there", "日本郵船", "\x1c", "%s", "{}",
 ]  # fmt: skip
-CELL = st.one_of(st.sampled_from(EDGE_CELLS), st.text(max_size=12))
+# No NUL: neither reader lets one into a cell (it is reported), and the batch checks join on it.
+CELL = st.one_of(
+    st.sampled_from(EDGE_CELLS), st.text(st.characters(exclude_characters="\x00"), max_size=12)
+)
 COLUMN = st.lists(CELL, min_size=1, max_size=40)
 
 

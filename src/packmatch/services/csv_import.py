@@ -90,33 +90,18 @@ def scan_csv(file: IO[bytes], max_rows: int, progress: ImportProgress | None = N
     progress = progress or NoProgress()
     progress.phase("checking", file_size(file))
     try:
-        return _scan_batches(file, max_rows, progress)
+        reading = OnePass(file, max_rows, progress)
+        for _ in reading.batches():
+            pass
     except IrregularCsv:
         file.seek(0)
         return scan_records(file, max_rows)
+    return reading.layout()
 
 
 def _too_many(max_rows: int) -> PayloadTooLarge:
     message = f"The file has more than {max_rows:,} rows."
     return PayloadTooLarge(message, details=[FieldProblem("file", message)])
-
-
-def _scan_batches(file: IO[bytes], max_rows: int, progress: ImportProgress) -> CsvLayout:
-    records = CsvBatches(file)
-    id_index = records.header.index("id") if "id" in records.header else None
-    evidence = [TypeEvidence() for _ in records.header]
-    count = 0
-    for batch in records:
-        count += len(batch)
-        if count > max_rows:
-            raise _too_many(max_rows)
-        for index, cells in enumerate(zip(*batch, strict=True)):
-            if index == id_index:
-                _check_ids(cells)
-            else:
-                add_cells(evidence[index], cells)
-        progress.advance(count, file.tell())
-    return _layout(records.header, id_index, evidence, count, regular=True)
 
 
 def _check_ids(cells: Sequence[str]) -> None:
@@ -229,8 +214,8 @@ class TypesChanged(Exception):
 
 class OnePass:
     """A regular file read once: `batches()` checks each batch, adds it to the column types and
-    writes it with the types known so far; then `layout()` is the first pass's answer, or raises
-    TypesChanged if a batch was written with an encoding the final types do not have.
+    writes it with the types known so far; then `layout()` is the first pass's answer, and
+    `rewrite_needed()` says if a batch was written with an encoding the final types do not have.
 
     Raises IrregularCsv (read it again, exactly) and PayloadTooLarge as the first pass would."""
 
@@ -254,9 +239,7 @@ class OnePass:
                 raise _too_many(self._max_rows)
             columns: list[Sequence[str]] = list(zip(*batch, strict=True))
             if self._id_index is None:
-                ids: Sequence[str] = list(
-                    map("row_%d".__mod__, range(self._count - len(batch) + 1, self._count + 1))
-                )
+                ids: Sequence[str] = _numbered(self._count - len(batch), len(batch))
             else:
                 ids = columns[self._id_index]
                 _check_ids(ids)
@@ -273,11 +256,11 @@ class OnePass:
         return evidence.type
 
     def layout(self) -> CsvLayout:
-        layout = _layout(self._records.header, self._id_index, self._evidence, self._count, regular=True)
+        return _layout(self._records.header, self._id_index, self._evidence, self._count, regular=True)
+
+    def rewrite_needed(self) -> bool:
         final = {index: encoding(self._evidence[index].type) for index in self._values}
-        if any(self._written[index] - {final[index]} for index in self._values):
-            raise TypesChanged(layout)
-        return layout
+        return any(self._written[index] - {final[index]} for index in self._values)
 
 
 def id_lines(file: IO[bytes], layout: CsvLayout) -> Iterator[tuple[int, str]]:

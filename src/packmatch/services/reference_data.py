@@ -117,6 +117,8 @@ class ReferenceData:
             store.insert_dataset(conn, dataset)
             reading = OnePass(file, MAX_ROWS, progress)
             store.write_rows(conn, dataset.id, reading.batches())
+            if reading.rewrite_needed():
+                raise TypesChanged(reading.layout())
             written = _shaped(dataset, reading.layout())
             store.set_dataset_shape(conn, written)
         return written
