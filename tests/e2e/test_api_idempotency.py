@@ -21,7 +21,7 @@ from packmatch.services.ports import utcnow
 from packmatch.store import idempotency as store
 from packmatch.store.idempotency import IdempotencyRecord
 from packmatch.store.tables import idempotency_keys
-from tests.e2e.conftest import Api, invoice
+from tests.e2e.conftest import Api, chunked_csv_upload, chunked_json_rows, invoice
 from tests.e2e.test_api_conventions import error_body
 
 REFERENCE_DATA = "/v1/matching/reference-data"
@@ -129,19 +129,14 @@ def test_multipart_upload_of_another_file_is_a_mismatch(api: Api) -> None:
 # --- body limits ------------------------------------------------------------------------------
 
 
-def chunked(*parts: bytes) -> Any:
-    """A body sent in chunks, without a Content-Length."""
-    yield from parts
-
-
 def test_a_chunked_body_over_the_limit_is_413_before_anything_is_claimed(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(api.runtime.settings, "max_body_bytes", 1000)
-    rows = [b'{"n": %d},' % n for n in range(200)]
-    body = chunked(b'{"name": "n", "rows": [', *rows, b'{"n": 0}]}')
     headers = {"Content-Type": "application/json", **keyed("too-big")}
-    error_body(api.post(REFERENCE_DATA, content=body, headers=headers), 413, "payload_too_large")
+    error_body(
+        api.post(REFERENCE_DATA, content=chunked_json_rows(), headers=headers), 413, "payload_too_large"
+    )
     assert stored_keys(api) == 0
     retry = api.post(REFERENCE_DATA, json=BOOKINGS, headers=keyed("too-big"))
     assert retry.status_code == 201, retry.text
@@ -151,11 +146,9 @@ def test_an_upload_over_the_csv_cap_is_413_before_it_is_spooled(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("packmatch.api.routes.reference_data.MAX_CSV_BYTES", 1000)
-    head = b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="b.csv"\r\n\r\nid,amount\n'
-    rows = [b"%d,%d\n" % (n, n) for n in range(1000)]
-    headers = {"Content-Type": "multipart/form-data; boundary=xyz", **keyed("big-upload")}
-    body = chunked(head, *rows, b"\r\n--xyz--\r\n")
-    error_body(api.post(REFERENCE_DATA, content=body, headers=headers), 413, "payload_too_large")
+    body, headers = chunked_csv_upload()
+    response = api.post(REFERENCE_DATA, content=body, headers={**headers, **keyed("big-upload")})
+    error_body(response, 413, "payload_too_large")
     assert stored_keys(api) == 0
 
 

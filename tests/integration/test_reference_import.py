@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from packmatch.domain.models import ReferenceDataset
 from packmatch.errors import PayloadTooLarge, ValidationFailed
 from packmatch.services import reference_data as service
 from packmatch.services.csv_import import scan_records
@@ -46,7 +47,10 @@ def csv_file(header: str, lines: list[str]) -> io.BytesIO:
     return io.BytesIO((header + "\n" + "".join(line + "\n" for line in lines)).encode())
 
 
-def stored(database: Database, dataset_id: uuid.UUID) -> list[tuple[int, str, str]]:
+Stored = list[tuple[int, str, str]]
+
+
+def stored(database: Database, dataset_id: uuid.UUID) -> Stored:
     """Each row's position, id and JSON text exactly as the database holds it (psycopg parses a
     json column itself, so PostgreSQL casts it to text; SQLite's column is text already)."""
     as_text = sa.cast if database.dialect == "postgresql" else sa.type_coerce
@@ -76,6 +80,18 @@ def as_json_rows(content: bytes) -> list[dict[str, Any]]:
     return rows
 
 
+def both_ways(
+    imports: ReferenceData, organization: uuid.UUID, database: Database, header: str, lines: list[str]
+) -> tuple[ReferenceDataset, Stored, Stored]:
+    """The file imported as CSV and its records as JSON rows: the CSV dataset and both's rows."""
+    content = csv_file(header, lines).getvalue()
+    from_csv = imports.create_from_csv(organization, "csv", io.BytesIO(content))
+    from_json = imports.create(organization, "json", as_json_rows(content))
+    assert from_csv.columns == from_json.columns
+    assert from_csv.row_count == from_json.row_count
+    return from_csv, stored(database, from_csv.id), stored(database, from_json.id)
+
+
 def messages(error: pytest.ExceptionInfo[ValidationFailed]) -> list[str]:
     return [detail.message for detail in error.value.details]
 
@@ -95,31 +111,24 @@ MIXED = [
 def test_csv_import_stores_what_the_json_path_stores_for_the_same_rows(
     imports: ReferenceData, organization: uuid.UUID, database: Database
 ) -> None:
-    content = csv_file(MIXED_HEADER, MIXED).getvalue()
-    from_csv = imports.create_from_csv(organization, "mixed", io.BytesIO(content))
-    from_json = imports.create(organization, "mixed", as_json_rows(content))
-    assert [(c.name, c.type.value) for c in from_csv.columns] == [
+    dataset, from_csv, from_json = both_ways(imports, organization, database, MIXED_HEADER, MIXED)
+    assert [(c.name, c.type.value) for c in dataset.columns] == [
         ("name", "string"), ("amount", "number"), ("count", "number"), ("active", "boolean"),
         ("since", "date"), ("note", "string"),
     ]  # fmt: skip
-    assert from_csv.columns == from_json.columns
-    assert from_csv.row_count == from_json.row_count == 5
-    assert stored(database, from_csv.id) == stored(database, from_json.id)
-    read_back = imports.get(organization, from_csv.id)
-    assert (read_back.row_count, read_back.columns, read_back.source_type) == (5, from_json.columns, "csv")
+    assert from_csv == from_json
+    read_back = imports.get(organization, dataset.id)
+    assert (read_back.row_count, read_back.columns, read_back.source_type) == (5, dataset.columns, "csv")
 
 
 def test_generated_row_ids_and_positions_over_many_batches(
     imports: ReferenceData, organization: uuid.UUID, database: Database
 ) -> None:
     lines = [f"REF{n:07d},{n}.25,{'yes' if n == 24_000 else n % 2 == 0}" for n in range(25_000)]
-    content = csv_file("reference,amount,flag", lines).getvalue()
-    dataset = imports.create_from_csv(organization, "numbered", io.BytesIO(content))
-    reference = imports.create(organization, "numbered", as_json_rows(content))
-    rows = stored(database, dataset.id)
-    assert [(p, i) for p, i, _ in rows[:2]] == [(0, "row_1"), (1, "row_2")]
-    assert rows[-1][:2] == (24_999, "row_25000")
-    assert rows == stored(database, reference.id)
+    dataset, from_csv, from_json = both_ways(imports, organization, database, "reference,amount,flag", lines)
+    assert [(p, i) for p, i, _ in from_csv[:2]] == [(0, "row_1"), (1, "row_2")]
+    assert from_csv[-1][:2] == (24_999, "row_25000")
+    assert from_csv == from_json
     assert [c.type.value for c in dataset.columns] == ["string", "number", "string"]
 
 
@@ -127,12 +136,10 @@ def test_a_number_column_that_turns_to_text_late_is_written_as_text(
     imports: ReferenceData, organization: uuid.UUID, database: Database
 ) -> None:
     lines = [f"K-{n},{'n/a' if n == 20_000 else n}" for n in range(20_001)]
-    content = csv_file("id,limit", lines).getvalue()
-    dataset = imports.create_from_csv(organization, "late text", io.BytesIO(content))
+    dataset, from_csv, from_json = both_ways(imports, organization, database, "id,limit", lines)
     assert [c.type.value for c in dataset.columns] == ["string"]
-    rows = stored(database, dataset.id)
-    assert (rows[0][2], rows[-1][2]) == ('{"limit": "0"}', '{"limit": "n/a"}')
-    assert rows == stored(database, imports.create(organization, "j", as_json_rows(content)).id)
+    assert (from_csv[0][2], from_csv[-1][2]) == ('{"limit": "0"}', '{"limit": "n/a"}')
+    assert from_csv == from_json
     assert table_counts(database) == (2, 2 * 20_001)
 
 

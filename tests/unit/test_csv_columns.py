@@ -27,9 +27,7 @@ EDGE_CELLS = [
     "line\nbreak", "tab\there", "日本郵船", "\x1c", "%s", "{}",
 ]  # fmt: skip
 # No NUL: neither reader lets one into a cell (it is reported), and the batch checks join on it.
-CELL = st.one_of(
-    st.sampled_from(EDGE_CELLS), st.text(st.characters(exclude_characters="\x00"), max_size=12)
-)
+CELL = st.one_of(st.sampled_from(EDGE_CELLS), st.text(st.characters(exclude_characters="\x00"), max_size=12))
 COLUMN = st.lists(CELL, min_size=1, max_size=40)
 
 
