@@ -16,8 +16,6 @@ from tqdm import tqdm
 
 from packmatch.logging import get_logger
 
-log = get_logger("packmatch.import")
-
 Clock = Callable[[], float]
 
 
@@ -65,7 +63,8 @@ class LogProgress:
         now = self._logged = self._clock()
         phase = self._phase
         percent = round(100 * phase.position / phase.size, 1) if phase.size else 100.0
-        log.info(
+        # A logger per line (not one cached at import): it follows logging configured later.
+        get_logger("packmatch.import").info(
             "reference_data.import_progress",
             phase=phase.name,
             rows=phase.rows,
