@@ -15,9 +15,10 @@ import sqlalchemy as sa
 
 from packmatch.domain.models import ReferenceDataset
 from packmatch.errors import PayloadTooLarge, ValidationFailed
+from packmatch.services import csv_import
 from packmatch.services import reference_data as service
 from packmatch.services.csv_import import scan_records
-from packmatch.services.csv_reader import CsvRecords
+from packmatch.services.csv_reader import CsvRecords, IrregularCsv
 from packmatch.services.reference_data import ReferenceData
 from packmatch.store import accounts
 from packmatch.store.db import Database
@@ -141,6 +142,22 @@ def test_a_number_column_that_turns_to_text_late_is_written_as_text(
     assert (from_csv[0][2], from_csv[-1][2]) == ('{"limit": "0"}', '{"limit": "n/a"}')
     assert from_csv == from_json
     assert table_counts(database) == (2, 2 * 20_001)
+
+
+def test_the_exact_readers_store_the_same_rows_as_the_batch_readers(
+    imports: ReferenceData, organization: uuid.UUID, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the batch reader gives up on a file the exact reader finds clean, both passes are exact."""
+    lines = [*MIXED, *[f"B-{n},x{n},{n}.5,{n},true,2024-01-01,y" for n in range(3000)]]
+    batch = both_ways(imports, organization, database, MIXED_HEADER, lines)
+
+    def gives_up(file: object) -> None:
+        raise IrregularCsv
+
+    monkeypatch.setattr(csv_import, "CsvBatches", gives_up)
+    exact = both_ways(imports, organization, database, MIXED_HEADER, lines)
+    assert exact[1] == batch[1] == batch[2]
+    assert exact[0].columns == batch[0].columns
 
 
 # --- rejected files leave nothing -------------------------------------------------------------
