@@ -4,6 +4,9 @@ On a terminal, a tqdm bar per phase: the bar and its ETA follow the bytes of the
 postfix counts rows and rows/s. Otherwise (a pipe, a log collector), a JSON log line
 `reference_data.import_progress` every `interval` seconds and at the end of each phase, with
 counts only: never a value from the file.
+
+Rows count when they are handed to the database; on PostgreSQL the server may still be a few
+seconds behind (it applies COPY and then commits) when the bar shows 100%.
 """
 
 from __future__ import annotations
