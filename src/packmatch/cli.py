@@ -11,6 +11,9 @@ from packmatch.logging import configure_logging, get_logger
 from packmatch.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    import uuid
+
+    from packmatch.domain.models import ReferenceDataset
     from packmatch.services.accounts import Accounts
 
 log = get_logger("packmatch.cli")
@@ -103,6 +106,71 @@ def _keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _import_reference_data(args: argparse.Namespace, settings: Settings) -> int:
+    """Import a CSV file for an existing organization; the new dataset's id alone on stdout."""
+    accounts = _accounts(settings)
+    try:
+        return _import_for(accounts, args)
+    finally:
+        accounts.db.dispose()
+
+
+def _import_for(accounts: Accounts, args: argparse.Namespace) -> int:
+    import time
+
+    from packmatch.domain.ids import Kind, format_id
+    from packmatch.errors import PackmatchError
+    from packmatch.services.reference_data import MAX_NAME, default_name
+
+    organization_id = accounts.organization_id(args.organization)
+    if organization_id is None:
+        return _refuse(
+            f"no organization named '{args.organization}': create it (and a key for it) with "
+            f"`packmatch keys create --organization {args.organization}`"
+        )
+    name = (default_name(args.file) if args.name is None else args.name).strip()
+    if not 1 <= len(name) <= MAX_NAME:
+        return _refuse(f"the name must be 1–{MAX_NAME} characters long (--name)")
+    started = time.monotonic()
+    try:
+        dataset = _import_csv(accounts, organization_id, name, args.file)
+    except OSError as exc:
+        return _refuse(f"cannot read {args.file}: {exc.strerror or exc}")
+    except PackmatchError as exc:
+        log.warning("reference_data.import_failed", code=exc.code, problems=len(exc.details))
+        return _refuse(exc.message, [detail.message for detail in exc.details])
+    seconds = max(time.monotonic() - started, 1e-6)
+    reference_data_id = format_id(Kind.REFERENCE_DATA, dataset.id)
+    log.info(
+        "reference_data.imported",
+        reference_data_id=reference_data_id,
+        rows=dataset.row_count,
+        duration_ms=round(seconds * 1000),
+        rows_per_s=round(dataset.row_count / seconds),
+    )
+    print(reference_data_id)
+    return 0
+
+
+def _import_csv(accounts: Accounts, organization_id: uuid.UUID, name: str, path: str) -> ReferenceDataset:
+    from packmatch.progress import progress_for
+    from packmatch.services.reference_data import ReferenceData
+
+    progress = progress_for(sys.stderr)
+    try:
+        with open(path, "rb") as file:
+            return ReferenceData(accounts.db).create_from_csv(organization_id, name, file, progress)
+    finally:
+        progress.close()
+
+
+def _refuse(message: str, problems: Sequence[str] = ()) -> int:
+    print(f"packmatch: {message}", file=sys.stderr)
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
+    return 1
+
+
 def _dead_letters(args: argparse.Namespace, settings: Settings) -> int:
     from packmatch.worker.broker import build_broker
     from packmatch.worker.dead_letters import read_dead_letters
@@ -173,10 +241,18 @@ def _parser() -> argparse.ArgumentParser:
     revoke = keys.add_parser("revoke", help="revoke an API key by its id")
     revoke.add_argument("key_id")
     revoke.set_defaults(handler=_keys_revoke)
+    reference = commands.add_parser("reference-data", help="manage reference data")
+    imports = reference.add_subparsers(dest="reference_data", required=True).add_parser(
+        "import", help="import a CSV file; prints the new dataset's id alone on stdout"
+    )
+    imports.add_argument("file", metavar="FILE.csv")
+    imports.add_argument("--organization", required=True, help="an existing organization (keys create)")
+    imports.add_argument("--name", default=None, help="defaults to the file's name without extension")
+    imports.set_defaults(handler=_import_reference_data)
     return parser
 
 
-ONE_SHOT = frozenset({"migrate", "keys", "demo", "dead-letters"})
+ONE_SHOT = frozenset({"migrate", "keys", "demo", "dead-letters", "reference-data"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

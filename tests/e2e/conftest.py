@@ -114,6 +114,24 @@ def error_body(response: Any, status: int, code: str) -> dict[str, Any]:
     return body
 
 
+def chunked(*parts: bytes) -> Iterator[bytes]:
+    """A body sent in chunks, without a Content-Length."""
+    yield from parts
+
+
+def chunked_json_rows() -> Iterator[bytes]:
+    """A reference-data JSON body of about 2 KB, in chunks."""
+    rows = [b'{"n": %d},' % n for n in range(200)]
+    return chunked(b'{"name": "n", "rows": [', *rows, b'{"n": 0}]}')
+
+
+def chunked_csv_upload() -> tuple[Iterator[bytes], dict[str, str]]:
+    """A multipart CSV upload of about 10 KB in chunks, and its Content-Type header."""
+    head = b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="b.csv"\r\n\r\nid,amount\n'
+    rows = [b"%d,%d\n" % (n, n) for n in range(1000)]
+    return chunked(head, *rows, b"\r\n--xyz--\r\n"), {"Content-Type": "multipart/form-data; boundary=xyz"}
+
+
 def invoice(document_id: str = "doc_1", **values: Any) -> dict[str, Any]:
     return {"document_id": document_id, "extraction_row_id": "row_1", "values": {**GOOD_INVOICE, **values}}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -12,7 +12,15 @@ import pytest
 from packmatch.api.routes import reference_data as route
 from packmatch.bootstrap import Runtime
 from packmatch.services import reference_data as service
-from tests.e2e.conftest import BOOKINGS, INVOICE_MAPPINGS, Api, error_body, invoice
+from tests.e2e.conftest import (
+    BOOKINGS,
+    INVOICE_MAPPINGS,
+    Api,
+    chunked_csv_upload,
+    chunked_json_rows,
+    error_body,
+    invoice,
+)
 
 REFERENCE_DATA = "/v1/matching/reference-data"
 BOOKINGS_CSV = b"""id,reference,carrier_name,amount,departure
@@ -279,29 +287,20 @@ def test_csv_upload_over_the_byte_cap_is_payload_too_large(api: Api, monkeypatch
     error_body(upload(api, content), 413, "payload_too_large")
 
 
-def chunked(*parts: bytes) -> Iterator[bytes]:
-    """A body sent in chunks, without a Content-Length."""
-    yield from parts
-
-
 def test_chunked_csv_upload_over_the_byte_cap_is_payload_too_large(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(route, "MAX_CSV_BYTES", 1000)
-    head = b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="b.csv"\r\n\r\nid,amount\n'
-    rows = [b"%d,%d\n" % (n, n) for n in range(1000)]
-    headers = {"Content-Type": "multipart/form-data; boundary=xyz"}
-    response = api.post(REFERENCE_DATA, content=chunked(head, *rows, b"\r\n--xyz--\r\n"), headers=headers)
-    error_body(response, 413, "payload_too_large")
+    body, headers = chunked_csv_upload()
+    error_body(api.post(REFERENCE_DATA, content=body, headers=headers), 413, "payload_too_large")
 
 
 def test_chunked_json_body_over_the_body_limit_is_payload_too_large(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(api.runtime.settings, "max_body_bytes", 1000)
-    rows = [b'{"n": %d},' % n for n in range(200)]
-    body = chunked(b'{"name": "n", "rows": [', *rows, b'{"n": 0}]}')
-    response = api.post(REFERENCE_DATA, content=body, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    response = api.post(REFERENCE_DATA, content=chunked_json_rows(), headers=headers)
     error_body(response, 413, "payload_too_large")
 
 

@@ -21,7 +21,7 @@ from packmatch.services.ports import utcnow
 from packmatch.store import idempotency as store
 from packmatch.store.idempotency import IdempotencyRecord
 from packmatch.store.tables import idempotency_keys
-from tests.e2e.conftest import Api, invoice
+from tests.e2e.conftest import Api, chunked_csv_upload, chunked_json_rows, invoice
 from tests.e2e.test_api_conventions import error_body
 
 REFERENCE_DATA = "/v1/matching/reference-data"
@@ -124,6 +124,43 @@ def test_multipart_upload_of_another_file_is_a_mismatch(api: Api) -> None:
         REFERENCE_DATA, files={"file": ("a.csv", b"id\n2\n", "text/csv")}, headers=keyed("upload-2")
     )
     error_body(response, 422, "idempotency_key_mismatch")
+
+
+# --- body limits ------------------------------------------------------------------------------
+
+
+def test_a_chunked_body_over_the_limit_is_413_before_anything_is_claimed(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api.runtime.settings, "max_body_bytes", 1000)
+    headers = {"Content-Type": "application/json", **keyed("too-big")}
+    error_body(
+        api.post(REFERENCE_DATA, content=chunked_json_rows(), headers=headers), 413, "payload_too_large"
+    )
+    assert stored_keys(api) == 0
+    retry = api.post(REFERENCE_DATA, json=BOOKINGS, headers=keyed("too-big"))
+    assert retry.status_code == 201, retry.text
+
+
+def test_an_upload_over_the_csv_cap_is_413_before_it_is_spooled(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("packmatch.api.routes.reference_data.MAX_CSV_BYTES", 1000)
+    body, headers = chunked_csv_upload()
+    response = api.post(REFERENCE_DATA, content=body, headers={**headers, **keyed("big-upload")})
+    error_body(response, 413, "payload_too_large")
+    assert stored_keys(api) == 0
+
+
+def test_an_upload_under_the_csv_cap_but_over_the_body_limit_is_accepted(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api.runtime.settings, "max_body_bytes", 1000)
+    content = b"id,amount\n" + b"".join(b"%d,%d\n" % (n, n) for n in range(1000))
+    files = {"file": ("b.csv", content, "text/csv")}
+    response = api.post(REFERENCE_DATA, files=files, headers=keyed("csv-over-10-mib"))
+    assert response.status_code == 201, response.text
+    assert response.json()["row_count"] == 1000
 
 
 # --- mismatch ---------------------------------------------------------------------------------

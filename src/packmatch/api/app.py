@@ -50,6 +50,14 @@ def _streamed_upload(request: Request) -> bool:
     return is_multipart and (request.method, request.url.path) in STREAMED_UPLOADS
 
 
+def _body_limit(request: Request) -> int:
+    """The most bytes a request's body may have: the CSV upload cap, or the body limit."""
+    if _streamed_upload(request):
+        return reference_data.MAX_CSV_BYTES
+    limit: int = request.app.state.settings.max_body_bytes
+    return limit
+
+
 async def _request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
     request_id = format_id(Kind.REQUEST, uuid.uuid4())
     request.state.request_id = request_id
@@ -93,7 +101,9 @@ def _add_middleware(app: FastAPI, services: Services, limiter: RateLimiter | Non
     """Added innermost first. A request passes: request context (request id, 413, access log) →
     rate limiter → idempotency → routes; so 429s and idempotent replays get the envelope, the
     `X-Request-Id` and a log line, and replays count against the budget."""
-    app.add_middleware(IdempotencyMiddleware, services=services, idempotency=Idempotency(services.db))
+    app.add_middleware(
+        IdempotencyMiddleware, services=services, idempotency=Idempotency(services.db), body_limit=_body_limit
+    )
     if limiter is not None:
         app.add_middleware(RateLimitMiddleware, limiter=limiter)
     app.middleware("http")(_request_context)

@@ -4,8 +4,10 @@ A pure ASGI middleware inside the rate limiter and the request-context middlewar
 and rejected responses get `X-Request-Id`, rate-limit headers and an access-log line like any
 other. Only authenticated requests with the `write` scope are recorded; anything else passes
 through and fails authentication or authorization as usual. The body is spooled (memory, then a
-temporary file) and fingerprinted before the route sees it; the response is held back until it
-has been stored, so a client that has received an answer can always have it replayed.
+temporary file) and fingerprinted before the route sees it, up to the request's body limit (the
+app's `body_limit`: 10 MiB, or the CSV upload cap), past which it is answered 413 without a claim;
+the response is held back until it has been stored, so a client that has received an answer can
+always have it replayed.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from packmatch.api import errors
 from packmatch.api.deps import get_principal
 from packmatch.domain.ids import Kind, format_id
-from packmatch.errors import FieldProblem, PackmatchError
+from packmatch.errors import FieldProblem, PackmatchError, PayloadTooLarge
 from packmatch.logging import get_logger
 from packmatch.services.container import Services
 from packmatch.services.idempotency import Decision, Fingerprint, Idempotency, Outcome
@@ -101,16 +104,19 @@ class SpooledBody:
         self.size = 0
         self._played = False
 
-    async def read(self, receive: Receive, fingerprint: Fingerprint) -> bool:
-        """False if the client disconnected before the body was complete."""
+    async def read(self, receive: Receive, fingerprint: Fingerprint, max_bytes: int) -> bool:
+        """False if the client disconnected before the body was complete; PayloadTooLarge past
+        `max_bytes` (said by Content-Length, or counted as a chunked body arrives)."""
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 return False
             chunk: bytes = message.get("body", b"")
             fingerprint.update(chunk)
-            self.file.write(chunk)
             self.size += len(chunk)
+            if self.size > max_bytes:
+                raise PayloadTooLarge(f"The request body exceeds {max_bytes} bytes.")
+            self.file.write(chunk)
             if not message.get("more_body", False):
                 self.file.seek(0)
                 return True
@@ -164,10 +170,17 @@ class CapturedResponse:
 
 
 class IdempotencyMiddleware:
-    def __init__(self, app: ASGIApp, services: Services, idempotency: Idempotency) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        services: Services,
+        idempotency: Idempotency,
+        body_limit: Callable[[Request], int],
+    ) -> None:
         self.app = app
         self.services = services
         self.idempotency = idempotency
+        self.body_limit = body_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         keys = Headers(scope=scope).getlist(HEADER) if scope["type"] == "http" else []
@@ -204,8 +217,16 @@ class IdempotencyMiddleware:
     ) -> None:
         request = Request(scope)
         fingerprint = Fingerprint(scope["method"], request_target(scope), multipart_boundary(request.headers))
-        if not await body.read(receive, fingerprint):
-            return  # the client went away; nothing was claimed
+        max_bytes = self.body_limit(request)
+        length = request.headers.get("content-length", "")
+        try:
+            if length.isdigit() and int(length) > max_bytes:
+                raise PayloadTooLarge(f"The request body exceeds {max_bytes} bytes.")
+            if not await body.read(receive, fingerprint, max_bytes):
+                return  # the client went away; nothing was claimed
+        except PayloadTooLarge as exc:  # nothing claimed either
+            await errors.error_response(request, exc.code, exc.message)(scope, receive, send)
+            return
         decision = await run_in_threadpool(
             self.idempotency.begin, claim.api_key_id, claim.key, fingerprint.hexdigest(), claim.request_id
         )

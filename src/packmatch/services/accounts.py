@@ -62,6 +62,11 @@ class Accounts:
             )
         return key
 
+    def organization_id(self, name: str) -> uuid.UUID | None:
+        """The id of the organization with this name, if there is one."""
+        with self.db.transaction() as conn:
+            return store.find_organization(conn, name.strip())
+
     def authenticate(self, key: str | None) -> Principal:
         if not key or not key.startswith(KEY_PREFIX):
             raise Unauthorized("Missing or invalid API key.")

@@ -9,20 +9,31 @@ Problems (a line that is not UTF-8, a wrong number of fields, broken quoting, ba
 to a `report(line, message)` callback and reading goes on, so that one upload can name many of
 them; the caller decides when it has heard enough. `line` is the physical line a record starts on
 (1 is the header), or None for the file as a whole.
+
+Two readers share those rules. `CsvRecords` is the exact one: a record at a time, with its line,
+reporting every problem. `CsvBatches` is the fast one for a regular file (the usual case): it
+decodes 256 KiB blocks at once and lets the C `csv` module split them, yielding thousands of
+records per call, and raises `IrregularCsv` at the first thing `CsvRecords` would report, so that
+the caller can read the file again with `CsvRecords` for the problems and their lines.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import io
 import math
 import re
 from collections.abc import Callable, Iterator
+from itertools import chain, islice
 from typing import IO, Any
 
 MAX_LINE_BYTES = 1024 * 1024
 MAX_COLUMNS = 1000
 MAX_COLUMN_NAME = 200
+BLOCK_BYTES = 256 * 1024  # at most MAX_LINE_BYTES: a line inside one block cannot be too long
+BATCH_BYTES = 512 * 1024  # about this much CSV text per batch of records
+MAX_BATCH_ROWS = 10_000
 
 Report = Callable[[int | None, str], None]
 
@@ -46,7 +57,8 @@ def cell_value(text: str) -> Any:
         number: int | float = int(stripped) if match.group(1, 2) == (None, None) else float(stripped)
     except ValueError:  # more digits than int() converts (sys.int_info.default_max_str_digits)
         return text
-    return number if math.isfinite(number) else text
+    # An int is finite however long (and math.isfinite would overflow converting it to a float).
+    return text if isinstance(number, float) and not math.isfinite(number) else number
 
 
 class _TooLong(Exception):
@@ -149,3 +161,72 @@ class CsvRecords:
                 yield start, cells
         except _TooLong:
             return
+
+
+class IrregularCsv(Exception):
+    """`CsvBatches` met something that `CsvRecords` reports: read the file again with that."""
+
+
+def _blocks(file: IO[bytes]) -> Iterator[io.StringIO]:
+    """The file in blocks of whole lines, each decoded at once; IrregularCsv at a NUL byte, bad
+    UTF-8 or a line longer than MAX_LINE_BYTES (as `_Lines` reports them, line by line)."""
+    first = True
+    while True:
+        block = file.read(BLOCK_BYTES)
+        if not block:
+            return
+        if not block.endswith(b"\n"):
+            rest = file.readline(MAX_LINE_BYTES + 1)
+            if len(block) - (block.rfind(b"\n") + 1) + len(rest) > MAX_LINE_BYTES:
+                raise IrregularCsv
+            block += rest
+        if first:
+            block, first = block.removeprefix(codecs.BOM_UTF8), False
+        if b"\x00" in block:
+            raise IrregularCsv
+        try:
+            text = block.decode("utf-8")
+        except UnicodeDecodeError:
+            raise IrregularCsv from None
+        # newline="\n": lines end at "\n" only and keep it, exactly like `_Lines`' readline.
+        yield io.StringIO(text, newline="\n")
+
+
+class CsvBatches:
+    """A regular CSV file's `header` (names stripped of spaces), then, iterated, its records in
+    batches (lists of cell lists, blank lines left out). Raises IrregularCsv instead of reporting."""
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self._reader = csv.reader(chain.from_iterable(_blocks(file)), strict=True)
+        self._size = 1000
+        try:
+            names = [cell.strip() for cell in next(self._reader)]
+        except (StopIteration, csv.Error):
+            raise IrregularCsv from None
+        if next(header_problems(names), None) is not None:
+            raise IrregularCsv
+        self.header = names
+
+    def __iter__(self) -> Iterator[list[list[str]]]:
+        widths = {len(self.header)}
+        while True:
+            try:
+                records = list(islice(self._reader, self._size))
+            except csv.Error:
+                raise IrregularCsv from None
+            if not records:
+                return
+            batch = list(filter(None, records))
+            if not batch:
+                continue
+            if set(map(len, batch)) != widths:
+                raise IrregularCsv
+            self._size = _batch_size(batch)
+            yield batch
+
+
+def _batch_size(batch: list[list[str]]) -> int:
+    """Rows for about BATCH_BYTES of text, judged by a sample: a batch of wide rows stays small."""
+    sample = batch[:20]
+    row_bytes = max(1, sum(sum(map(len, cells)) + len(cells) for cells in sample) // len(sample))
+    return max(100, min(MAX_BATCH_ROWS, BATCH_BYTES // row_bytes))

@@ -1,40 +1,51 @@
 """Reference datasets: import from JSON rows or a CSV file, inspect, page through rows, delete.
 
-Both imports apply the same rules, row by row, so that a CSV file of millions of rows streams
-through in constant memory:
+Both imports apply the same rules (`reference_rules`): row ids, column types, and at most 20
+problems. A CSV cell counts as the JSON scalar it spells (`csv_reader.cell_value`) and is stored as
+such, so the same data sent as JSON or as CSV gets the same columns, the same stored values and the
+same matches.
 
-- row ids (`row_id`, `store.RowWriter`): a row's own `id` (a non-blank string or an integer, at
-  most 200 characters) or else `row_<n>`, unique within the dataset;
-- column types (`TypeEvidence`): the narrowest of boolean, number and date (ISO 8601) that every
-  present value fits, else string. A CSV cell counts as the JSON scalar it spells
-  (`csv_reader.cell_value`) and is stored as such, so the same data sent as JSON or as CSV gets the
-  same columns, the same stored values and the same matches.
-
-A CSV file is read twice: first to find its problems, row count and column types, then to convert
-and insert its rows. All rows are inserted in one transaction, so a half-imported dataset is never
-visible, and a problem found while inserting (a duplicate id) rolls everything back.
+A CSV file is read twice (`csv_import`): first to find its problems, row count and column types,
+then to convert and write its rows, in batches and in bulk (`store.write_rows`: COPY on
+PostgreSQL), in constant memory whatever its size. The dataset and all its rows are written in
+one transaction, so a half-imported dataset is never visible. A duplicate id makes the unique index
+fail the write, which rolls everything back; the ids are then read once more to name the lines of
+the duplicates (docs/decisions/0005-bulk-csv-import.md).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date
-from typing import IO, Any, Literal
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import PurePosixPath
+from typing import IO, Any, Literal, NoReturn
 
-from packmatch.domain.models import Column, ColumnType, ReferenceDataset, ReferenceRow
-from packmatch.errors import Conflict, FieldProblem, NotFound, PayloadTooLarge, ValidationFailed
-from packmatch.services.csv_reader import CsvRecords, cell_value
+from packmatch.domain.models import Column, ReferenceDataset, ReferenceRow
+from packmatch.errors import Conflict, FieldProblem, NotFound, PackmatchError
+from packmatch.services.csv_import import (
+    CSV_PROBLEMS,
+    CsvLayout,
+    ImportProgress,
+    NoProgress,
+    OnePass,
+    TypesChanged,
+    csv_location,
+    file_size,
+    id_lines,
+    row_batches,
+    scan_csv,
+    scan_records,
+)
+from packmatch.services.csv_reader import IrregularCsv
 from packmatch.services.ports import Clock, utcnow
+from packmatch.services.reference_rules import MAX_PROBLEMS, Problems, infer_columns, row_id
 from packmatch.store import reference_data as store
 from packmatch.store.db import Database
 from packmatch.store.pagination import Page, PageRequest
 
 NOT_FOUND = "No reference data with this ID exists for your organization."
 MAX_ROWS = 5_000_000
-MAX_PROBLEMS = 20
-MAX_ROW_ID_LENGTH = 200
+MAX_NAME = 200
 
 # Where a row problem is: (row index or line number, message) → a field problem.
 Locate = Callable[[int, str], FieldProblem]
@@ -42,189 +53,17 @@ Locate = Callable[[int, str], FieldProblem]
 IncomingRow = tuple[int, Any, dict[str, Any]]
 
 
-# --- the shared rules -------------------------------------------------------------------------
+def default_name(filename: str | None) -> str:
+    """A dataset's name from its file's: without directories (`/` or `\\`) or the last extension."""
+    return PurePosixPath((filename or "").replace("\\", "/")).stem.strip()[:MAX_NAME]
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _is_iso_date(value: Any) -> bool:
-    if not isinstance(value, str) or len(value) < 10:
-        return False
-    try:
-        date.fromisoformat(value[:10])
-    except ValueError:
-        return False
-    return True
-
-
-class TypeEvidence:
-    """What one column's values so far still allow it to be; fed one value at a time."""
-
-    __slots__ = ("boolean", "date", "number", "seen")
-
-    def __init__(self) -> None:
-        self.seen = False
-        self.boolean = self.number = self.date = True
-
-    @property
-    def open(self) -> bool:
-        """False once the column can only be `string`: further values change nothing."""
-        return self.boolean or self.number or self.date
-
-    def add(self, value: Any) -> None:
-        if value is None or value == "":
-            return
-        self.seen = True
-        self.boolean = self.boolean and isinstance(value, bool)
-        self.number = self.number and _is_number(value)
-        self.date = self.date and _is_iso_date(value)
-
-    @property
-    def type(self) -> ColumnType:
-        if not self.seen:
-            return ColumnType.STRING
-        if self.boolean:
-            return ColumnType.BOOLEAN
-        if self.number:
-            return ColumnType.NUMBER
-        return ColumnType.DATE if self.date else ColumnType.STRING
-
-
-def infer_type(values: Iterable[Any]) -> ColumnType:
-    """The narrowest type that every present value fits; `string` when they disagree."""
-    evidence = TypeEvidence()
-    for value in values:
-        evidence.add(value)
-    return evidence.type
-
-
-def infer_columns(rows: Iterable[Mapping[str, Any]]) -> tuple[Column, ...]:
-    """The union of the rows' keys (first-seen order, `id` excluded) with their inferred types."""
-    columns: dict[str, TypeEvidence] = {}
-    for row in rows:
-        for name, value in row.items():
-            if name != "id":
-                columns.setdefault(name, TypeEvidence()).add(value)
-    return tuple(Column(name=name, type=evidence.type) for name, evidence in columns.items())
-
-
-def row_id(n: int, raw: Any) -> str:
-    """The id of the `n`th row (1-based): its own `raw` id, checked, or `row_<n>` if it has none.
-
-    Raises ValueError with a message for the client when `raw` is not a usable id."""
-    if raw is None:
-        return f"row_{n}"
-    if isinstance(raw, bool) or not isinstance(raw, str | int) or (isinstance(raw, str) and not raw.strip()):
-        raise ValueError("row id must be a non-blank string or an integer")
-    text = str(raw)
-    if len(text) > MAX_ROW_ID_LENGTH:
-        raise ValueError(f"row id is longer than {MAX_ROW_ID_LENGTH} characters")
-    return text
-
-
-class Problems:
-    """Field problems, up to MAX_PROBLEMS, listed in the order of where they are (row or line)."""
-
-    def __init__(self) -> None:
-        self._found: list[tuple[int, FieldProblem]] = []
-
-    @property
-    def full(self) -> bool:
-        return len(self._found) >= MAX_PROBLEMS
-
-    def add(self, where: int, problem: FieldProblem) -> None:
-        if not self.full:
-            self._found.append((where, problem))
-
-    def raise_if_any(self, message: str) -> None:
-        if not self._found:
-            return
-        if self.full:
-            message += f" Only the first {MAX_PROBLEMS} problems are listed."
-        details = [problem for _, problem in sorted(self._found, key=lambda found: found[0])]
-        raise ValidationFailed(message, details=details)
+def _shaped(dataset: ReferenceDataset, layout: CsvLayout) -> ReferenceDataset:
+    return dataset.model_copy(update={"row_count": layout.row_count, "columns": layout.columns})
 
 
 def _json_location(index: int, message: str) -> FieldProblem:
     return FieldProblem(f"rows[{index}].id", message)
-
-
-def _csv_location(line: int, message: str) -> FieldProblem:
-    return FieldProblem("file", f"line {line}: {message}" if line else message)
-
-
-# --- CSV: the first pass finds problems and types, the second converts --------------------------
-
-
-@dataclass(frozen=True)
-class CsvLayout:
-    """What the first pass learnt: the header, where the id is, the columns and the row count."""
-
-    header: list[str]
-    id_index: int | None
-    columns: tuple[Column, ...]
-    row_count: int
-
-    def values(self, cells: Sequence[str]) -> dict[str, Any]:
-        """A record's values: text as it is in string columns, else the scalar the text spells."""
-        texts = [text for index, text in enumerate(cells) if index != self.id_index]
-        return {column.name: _stored(column, text) for column, text in zip(self.columns, texts, strict=True)}
-
-
-def _stored(column: Column, text: str) -> Any:
-    if column.type is ColumnType.STRING:
-        return text if text.strip() else None
-    return cell_value(text)
-
-
-def scan_csv(file: IO[bytes]) -> CsvLayout:
-    """Read the whole file once: its problems (raised, with line numbers), row count and types."""
-    problems = Problems()
-    records = CsvRecords(
-        file, lambda line, message: problems.add(line or 0, _csv_location(line or 0, message))
-    )
-    id_index = records.header.index("id") if "id" in records.header else None
-    evidence = [TypeEvidence() for _ in records.header]
-    count = 0
-    for line, cells in records:
-        count += 1
-        if count > MAX_ROWS:
-            message = f"The file has more than {MAX_ROWS:,} rows."
-            raise PayloadTooLarge(message, details=[FieldProblem("file", message)])
-        _check_csv_id(problems, count, line, cells, id_index)
-        for column, text in zip(evidence, cells, strict=True):
-            if column.open:
-                column.add(cell_value(text))
-        if problems.full:
-            break
-    problems.raise_if_any("The CSV file cannot be imported; each problem names its line.")
-    columns = tuple(
-        Column(name=name, type=column.type)
-        for index, (name, column) in enumerate(zip(records.header, evidence, strict=True))
-        if index != id_index
-    )
-    return CsvLayout(records.header, id_index, columns, count)
-
-
-def _check_csv_id(problems: Problems, n: int, line: int, cells: Sequence[str], id_index: int | None) -> None:
-    if id_index is None:
-        return
-    try:
-        row_id(n, cells[id_index])
-    except ValueError as exc:
-        problems.add(line, _csv_location(line, str(exc)))
-
-
-def csv_rows(file: IO[bytes], layout: CsvLayout) -> Iterator[IncomingRow]:
-    """The second pass: each record converted, with its line and own id (the first pass was clean)."""
-    for line, cells in CsvRecords(file, lambda line, message: None):
-        own_id = None if layout.id_index is None else cells[layout.id_index]
-        yield line, own_id, layout.values(cells)
-
-
-# --- the service ------------------------------------------------------------------------------
 
 
 class ReferenceData:
@@ -243,14 +82,64 @@ class ReferenceData:
         self._import(dataset, incoming, _json_location, "Reference data rows are invalid.")
         return dataset
 
-    def create_from_csv(self, organization_id: uuid.UUID, name: str, file: IO[bytes]) -> ReferenceDataset:
-        """Import a CSV file (binary, seekable: it is read twice). See the module docstring."""
-        layout = scan_csv(file)
-        file.seek(0)
-        dataset = self._new(organization_id, name, "csv", layout.row_count, layout.columns)
-        message = "The CSV file cannot be imported; each problem names its line."
-        self._import(dataset, csv_rows(file, layout), _csv_location, message)
-        return dataset
+    def create_from_csv(
+        self,
+        organization_id: uuid.UUID,
+        name: str,
+        file: IO[bytes],
+        progress: ImportProgress | None = None,
+    ) -> ReferenceDataset:
+        """Import a CSV file (binary, seekable: it may be read more than once). See the module
+        docstring; most files are read once, the others twice or three times."""
+        progress = progress or NoProgress()
+        dataset = self._new(organization_id, name, "csv", 0, ())
+        try:
+            try:
+                return self._write_once(dataset, file, progress)
+            except IrregularCsv:
+                file.seek(0)
+                layout = scan_records(file, MAX_ROWS)  # raises the problems, with their lines
+            except TypesChanged as changed:
+                layout = changed.layout
+            file.seek(0)
+            return self._write(dataset, file, layout, progress)
+        except store.RowIdTaken:
+            file.seek(0)
+            layout = scan_csv(file, MAX_ROWS, progress)  # the problems of the whole file come first
+            file.seek(0)
+            self._raise_duplicates(file, layout)
+
+    def _write_once(
+        self, dataset: ReferenceDataset, file: IO[bytes], progress: ImportProgress
+    ) -> ReferenceDataset:
+        progress.phase("importing", file_size(file))
+        with self.db.transaction() as conn:
+            store.insert_dataset(conn, dataset)
+            reading = OnePass(file, MAX_ROWS, progress)
+            store.write_rows(conn, dataset.id, reading.batches())
+            if reading.rewrite_needed():
+                raise TypesChanged(reading.layout())
+            written = _shaped(dataset, reading.layout())
+            store.set_dataset_shape(conn, written)
+        return written
+
+    def _write(
+        self, dataset: ReferenceDataset, file: IO[bytes], layout: CsvLayout, progress: ImportProgress
+    ) -> ReferenceDataset:
+        written = _shaped(dataset, layout)
+        with self.db.transaction() as conn:
+            store.insert_dataset(conn, written)
+            store.write_rows(conn, dataset.id, row_batches(file, layout, progress))
+        return written
+
+    def _raise_duplicates(self, file: IO[bytes], layout: CsvLayout) -> NoReturn:
+        with self.db.transaction() as conn:
+            found = store.first_duplicate_ids(conn, id_lines(file, layout), MAX_PROBLEMS)
+        problems = Problems()
+        for line, taken in found:
+            problems.add(line, csv_location(line, f"duplicate row id '{taken}'"))
+        problems.raise_if_any(CSV_PROBLEMS)
+        raise PackmatchError("The database reported a duplicate row id that the file does not have.")
 
     def _new(
         self,

@@ -1,6 +1,6 @@
 """The webhook sender: one POST over the standard library's `http.client`.
 
-Chosen over httpx and urllib (docs/decisions/0005): it connects to exactly the address the SSRF
+Chosen over httpx and urllib (docs/decisions/0006): it connects to exactly the address the SSRF
 guard checked (the name is not resolved again), never follows redirects, ignores proxy variables,
 and adds no dependency. The whole exchange has one deadline: a watchdog shuts the socket down when
 it passes, so a receiver that trickles bytes cannot hold a worker thread longer.

@@ -22,9 +22,14 @@ class KeyRecord:
     revoked_at: datetime | None
 
 
-def get_or_create_organization(conn: Connection, name: str, now: datetime) -> uuid.UUID:
+def find_organization(conn: Connection, name: str) -> uuid.UUID | None:
     found = conn.execute(sa.select(organizations.c.id).where(organizations.c.name == name))
     existing: uuid.UUID | None = found.scalar_one_or_none()
+    return existing
+
+
+def get_or_create_organization(conn: Connection, name: str, now: datetime) -> uuid.UUID:
+    existing = find_organization(conn, name)
     if existing is not None:
         return existing
     org_id = uuid.uuid4()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -25,6 +24,7 @@ from packmatch.domain.ids import Kind, parse_id
 from packmatch.domain.models import ReferenceDataset
 from packmatch.services.accounts import Principal
 from packmatch.services.container import Services
+from packmatch.services.reference_data import MAX_NAME, default_name
 
 router = APIRouter(prefix=presenters.REFERENCE_DATA, tags=["reference data"])
 
@@ -32,7 +32,6 @@ router = APIRouter(prefix=presenters.REFERENCE_DATA, tags=["reference data"])
 # temporary file before it is read, so this caps the disk one request can take.
 MAX_CSV_BYTES = 2 * 1024**3
 CSV_FIELDS = frozenset({"file", "name"})
-MAX_NAME = 200
 
 CREATE_BODY = {
     "required": True,
@@ -104,9 +103,7 @@ async def _from_csv(request: Request, principal: Principal, services: Services) 
 
 def dataset_name(given: str | None, filename: str | None) -> str:
     """The `name` field, else the file's name without directories or its last extension."""
-    if given is None:
-        given = PurePosixPath((filename or "").replace("\\", "/")).stem.strip()[:MAX_NAME]
-    return validate_body(CsvUploadName, {"name": given}).name
+    return validate_body(CsvUploadName, {"name": default_name(filename) if given is None else given}).name
 
 
 @router.get("", summary="List reference data")
