@@ -56,14 +56,12 @@ class Hooked(Stack):
         return only
 
     def quiet_run(self) -> tuple[PackageRun, Pipeline, RecordingPublisher]:
-        """A run whose slot was computed by services whose messages go nowhere (not yet final)."""
+        """A run accepted by services whose messages go nowhere; executing its one slot ends it."""
         dropped = RecordingPublisher()
         db = self.runtime.services.db
         documents = {"invoice": [invoice_row(0)]}
         run = Runs(db, dropped).accept(self.world.organization_id, self.world.package_config_id, documents)
-        pipeline = Pipeline(db, dropped)
-        pipeline.execute_slot(run.id, 0)
-        return run, pipeline, dropped
+        return run, Pipeline(db, dropped), dropped
 
     def settle(self, done: Callable[[], bool], seconds: float = 30.0) -> None:
         """Drain the queue and run the relay (as the reconciler does) until `done()` holds."""
@@ -101,7 +99,8 @@ def test_deliveries_are_recorded_by_the_finalize_that_wins_and_sent_after_it(hoo
     hook = hooked.webhook("http://127.0.0.1:9/never-called")
     run, pipeline, dropped = hooked.quiet_run()
     assert hooked.deliveries(hook) == []
-    assert pipeline.finalize(run.id) is RunStatus.REVIEW
+    pipeline.execute_slot(run.id, 0)  # the last slot's transaction finalizes the run
+    assert hooked.get(run).status is RunStatus.REVIEW
     delivery = hooked.delivery(hook)
     assert (delivery.package_run_id, delivery.status, delivery.attempts) == (
         run.id,
@@ -225,7 +224,7 @@ def test_an_attempt_whose_worker_died_is_sent_again_after_its_lease(
 ) -> None:
     hook = hooked.webhook(receiver.url)
     run, pipeline, _ = hooked.quiet_run()
-    pipeline.finalize(run.id)
+    pipeline.execute_slot(run.id, 0)
     delivery = hooked.delivery(hook)
     now = utcnow()
     with (
@@ -295,7 +294,7 @@ def test_an_organizations_data_can_be_deleted_with_its_webhooks(hooked: Hooked, 
 def test_the_relay_resends_only_what_is_due_and_not_on_its_way(hooked: Hooked) -> None:
     hook = hooked.webhook("http://127.0.0.1:9/never-called")
     run, pipeline, dropped = hooked.quiet_run()
-    pipeline.finalize(run.id)  # its message "lost": only recorded
+    pipeline.execute_slot(run.id, 0)  # the delivery's message "lost": only recorded
     delivery = hooked.delivery(hook)
     current = hooked.runtime.services.deliveries
 
