@@ -109,6 +109,92 @@ def _slots_by_run(conn: Connection, run_ids: list[uuid.UUID]) -> dict[uuid.UUID,
     return slots
 
 
+# The statements of the pipeline's hot path are built once, with bound parameters: building one per
+# call (clauses, coercions, cache key) cost more CPU than running it (benchmarks/README.md). Bound
+# parameter names carry a `p_` prefix: SQLAlchemy reserves column names in SET and VALUES clauses.
+_SLOTS_OF_RUN = (
+    sa.select(*_SLOT_COLUMNS)
+    .where(run_slots.c.run_id == sa.bindparam("p_run_id"))
+    .order_by(run_slots.c.position)
+)
+_SLOT_JOB = (
+    sa.select(
+        run_slots,
+        package_runs.c.organization_id,
+        package_runs.c.status.label("run_status"),
+        package_runs.c.snapshot,
+    )
+    .join(package_runs, package_runs.c.id == run_slots.c.run_id)
+    .where(run_slots.c.run_id == sa.bindparam("p_run_id"), run_slots.c.position == sa.bindparam("p_position"))
+)
+_TOUCH_RUN = (
+    package_runs.update()
+    .where(package_runs.c.id == sa.bindparam("p_run_id"))
+    .values(progress_at=sa.bindparam("p_now"))
+)
+_MATCHING_RUN_OF_SLOT = sa.select(matching_runs.c.id).where(
+    matching_runs.c.package_run_id == sa.bindparam("p_run_id"),
+    matching_runs.c.document_type == sa.bindparam("p_document_type"),
+)
+_PENDING_SLOT = [
+    run_slots.c.run_id == sa.bindparam("p_run_id"),
+    run_slots.c.position == sa.bindparam("p_position"),
+    run_slots.c.status == SlotStatus.PENDING.value,
+]
+_COMPLETE_SLOT = (
+    run_slots.update()
+    .where(*_PENDING_SLOT)
+    .values(
+        status=sa.bindparam("p_status"),
+        confidence=sa.bindparam("p_confidence"),
+        matching_run_id=sa.bindparam("p_matching_run_id"),
+    )
+)
+_FAIL_SLOT = (
+    run_slots.update()
+    .where(*_PENDING_SLOT)
+    .values(
+        status=SlotStatus.ERROR.value,
+        error=sa.bindparam("p_error"),
+        matching_run_id=sa.bindparam("p_matching_run_id"),
+    )
+)
+_COUNT_DOWN = (
+    package_runs.update()
+    .where(package_runs.c.id == sa.bindparam("p_run_id"))
+    .values(slots_pending=package_runs.c.slots_pending - 1, progress_at=sa.bindparam("p_now"))
+    .returning(package_runs.c.slots_pending)
+)
+_MATCHING_RUN_DONE = (
+    matching_runs.update()
+    .where(matching_runs.c.id == sa.bindparam("p_id"))
+    .values(
+        status=MatchingRunStatus.COMPLETED.value,
+        rows_processed=sa.bindparam("p_rows_processed"),
+        rows_matched=sa.bindparam("p_rows_matched"),
+        avg_confidence=sa.bindparam("p_avg_confidence"),
+        completed_at=sa.bindparam("p_now"),
+    )
+)
+_FINALIZE_RUN = (
+    package_runs.update()
+    .where(package_runs.c.id == sa.bindparam("p_run_id"), package_runs.c.status == RunStatus.RUNNING.value)
+    .values(
+        status=sa.bindparam("p_status"),
+        error=sa.bindparam("p_error"),
+        completed_at=sa.bindparam("p_now"),
+        progress_at=sa.bindparam("p_now"),
+    )
+    .returning(*(c for c in package_runs.c if c.name != "snapshot"))
+)
+_START_MATCHING_RUN = {
+    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(matching_runs)
+    .on_conflict_do_nothing(index_elements=["package_run_id", "document_type"])
+    .returning(matching_runs.c.id)
+    for dialect in (postgresql, sqlite)
+}
+
+
 def _run(row: Any, slots: list[SlotResult]) -> PackageRun:
     m = row._mapping
     fields = {k: m[k] for k in PackageRun.model_fields if k != "slots"}
@@ -165,16 +251,7 @@ def mark_fanned_out(conn: Connection, run_id: uuid.UUID, now: datetime) -> list[
 def start_slot(conn: Connection, run_id: uuid.UUID, position: int, now: datetime) -> SlotJob | None:
     """A pending slot of a running run, ready to execute: its matching run exists (created once;
     a redelivery reuses it) and the run's progress clock restarts. None if there is nothing to do."""
-    found = conn.execute(
-        sa.select(
-            run_slots,
-            package_runs.c.organization_id,
-            package_runs.c.status.label("run_status"),
-            package_runs.c.snapshot,
-        )
-        .join(package_runs, package_runs.c.id == run_slots.c.run_id)
-        .where(run_slots.c.run_id == run_id, run_slots.c.position == position)
-    ).first()
+    found = conn.execute(_SLOT_JOB, {"p_run_id": run_id, "p_position": position}).first()
     if found is None or found.run_status != RunStatus.RUNNING.value:
         return None
     slot = _slot(found)
@@ -191,36 +268,31 @@ def start_slot(conn: Connection, run_id: uuid.UUID, position: int, now: datetime
         matching_run_id=_start_matching_run(conn, found, slot, now),
     )
     # A slot that has started is progress: the reconciler leaves the run alone for a while.
-    conn.execute(package_runs.update().where(package_runs.c.id == run_id).values(progress_at=now))
+    conn.execute(_TOUCH_RUN, {"p_run_id": run_id, "p_now": now})
     return job
 
 
 def _start_matching_run(conn: Connection, found: Any, slot: SlotResult, now: datetime) -> uuid.UUID:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = _START_MATCHING_RUN["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
     created: uuid.UUID | None = conn.execute(
-        dialect.insert(matching_runs)
-        .values(
-            id=uuid.uuid4(),
-            organization_id=found.organization_id,
-            package_run_id=found.run_id,
-            document_type=slot.document_type,
-            matching_config_id=slot.matching_config_id,
-            status=MatchingRunStatus.RUNNING.value,
-            rows_processed=0,
-            rows_matched=0,
-            started_at=now,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["package_run_id", "document_type"])
-        .returning(matching_runs.c.id)
+        statement,
+        {
+            "id": uuid.uuid4(),
+            "organization_id": found.organization_id,
+            "package_run_id": found.run_id,
+            "document_type": slot.document_type,
+            "matching_config_id": slot.matching_config_id,
+            "status": MatchingRunStatus.RUNNING.value,
+            "rows_processed": 0,
+            "rows_matched": 0,
+            "started_at": now,
+            "created_at": now,
+        },
     ).scalar_one_or_none()
     if created is not None:
         return created
     existing = conn.execute(
-        sa.select(matching_runs.c.id).where(
-            matching_runs.c.package_run_id == found.run_id,
-            matching_runs.c.document_type == slot.document_type,
-        )
+        _MATCHING_RUN_OF_SLOT, {"p_run_id": found.run_id, "p_document_type": slot.document_type}
     )
     matching_run_id: uuid.UUID = existing.scalar_one()
     return matching_run_id
@@ -235,27 +307,13 @@ def touch_progress(conn: Connection, run_id: uuid.UUID, now: datetime) -> None:
     )
 
 
-def _resolve_slot(
-    conn: Connection, run_id: uuid.UUID, position: int, now: datetime, **values: Any
-) -> int | None:
-    """Guarded completion of a pending slot; returns the run's remaining pending slots, or None."""
-    changed = conn.execute(
-        run_slots.update()
-        .where(
-            run_slots.c.run_id == run_id,
-            run_slots.c.position == position,
-            run_slots.c.status == SlotStatus.PENDING.value,
-        )
-        .values(**values)
-    )
+def _resolve_slot(conn: Connection, guarded: sa.Update, values: dict[str, Any], now: datetime) -> int | None:
+    """Guarded completion of a pending slot (`guarded`, one of `_COMPLETE_SLOT` and `_FAIL_SLOT`);
+    returns the run's remaining pending slots, or None if the slot was no longer pending."""
+    changed = conn.execute(guarded, values)
     if changed.rowcount != 1:
         return None
-    remaining = conn.execute(
-        package_runs.update()
-        .where(package_runs.c.id == run_id)
-        .values(slots_pending=package_runs.c.slots_pending - 1, progress_at=now)
-        .returning(package_runs.c.slots_pending)
-    )
+    remaining = conn.execute(_COUNT_DOWN, {"p_run_id": values["p_run_id"], "p_now": now})
     return int(remaining.scalar_one())
 
 
@@ -272,14 +330,10 @@ class SlotCompletion:
 def complete_slot(
     conn: Connection, run_id: uuid.UUID, position: int, done: SlotCompletion, now: datetime
 ) -> int | None:
+    slot = {"p_run_id": run_id, "p_position": position}
+    completion = {"p_status": done.status.value, "p_confidence": done.confidence}
     remaining = _resolve_slot(
-        conn,
-        run_id,
-        position,
-        now,
-        status=done.status.value,
-        confidence=done.confidence,
-        matching_run_id=done.matching_run_id,
+        conn, _COMPLETE_SLOT, {**slot, **completion, "p_matching_run_id": done.matching_run_id}, now
     )
     if remaining is None:
         return None
@@ -295,15 +349,14 @@ def complete_slot(
             ],
         )
     conn.execute(
-        matching_runs.update()
-        .where(matching_runs.c.id == done.matching_run_id)
-        .values(
-            status=MatchingRunStatus.COMPLETED.value,
-            rows_processed=len(done.results),
-            rows_matched=done.rows_matched,
-            avg_confidence=done.avg_confidence,
-            completed_at=now,
-        )
+        _MATCHING_RUN_DONE,
+        {
+            "p_id": done.matching_run_id,
+            "p_rows_processed": len(done.results),
+            "p_rows_matched": done.rows_matched,
+            "p_avg_confidence": done.avg_confidence,
+            "p_now": now,
+        },
     )
     return remaining
 
@@ -318,20 +371,15 @@ def fail_slot(conn: Connection, run_id: uuid.UUID, position: int, error: str, no
     if slot is None:
         return None
     matching_run_id = conn.execute(
-        sa.select(matching_runs.c.id).where(
-            matching_runs.c.package_run_id == run_id,
-            matching_runs.c.document_type == slot.document_type,
-        )
+        _MATCHING_RUN_OF_SLOT, {"p_run_id": run_id, "p_document_type": slot.document_type}
     ).scalar_one_or_none()
-    remaining = _resolve_slot(
-        conn,
-        run_id,
-        position,
-        now,
-        status=SlotStatus.ERROR.value,
-        error=error,
-        matching_run_id=matching_run_id,
-    )
+    values = {
+        "p_run_id": run_id,
+        "p_position": position,
+        "p_error": error,
+        "p_matching_run_id": matching_run_id,
+    }
+    remaining = _resolve_slot(conn, _FAIL_SLOT, values, now)
     if remaining is not None and matching_run_id is not None:
         conn.execute(
             matching_runs.update()
@@ -357,12 +405,8 @@ def finalize_run(
 ) -> PackageRun | None:
     """The one guarded transition from `running`: the final run, only for the caller that made it.
     `slots` (the run's, if the caller has read them) spares reading them again."""
-    changed = conn.execute(
-        package_runs.update()
-        .where(package_runs.c.id == run_id, package_runs.c.status == RunStatus.RUNNING.value)
-        .values(status=status.value, error=error, completed_at=now, progress_at=now)
-        .returning(*_RUN_COLUMNS)
-    ).first()
+    values = {"p_run_id": run_id, "p_status": status.value, "p_error": error, "p_now": now}
+    changed = conn.execute(_FINALIZE_RUN, values).first()
     if changed is None:
         return None
     return _run(changed, list(slots) if slots is not None else slots_of(conn, run_id))
@@ -370,7 +414,7 @@ def finalize_run(
 
 def slots_of(conn: Connection, run_id: uuid.UUID) -> list[SlotResult]:
     """A run's slots in config order (none if the run does not exist)."""
-    return _slots_by_run(conn, [run_id])[run_id]
+    return [_slot(row) for row in conn.execute(_SLOTS_OF_RUN, {"p_run_id": run_id})]
 
 
 def _matching_run(row: Any) -> MatchingRun:

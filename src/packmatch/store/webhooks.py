@@ -84,9 +84,16 @@ def delete_webhook(conn: Connection, organization_id: uuid.UUID, webhook_id: uui
     return conn.execute(webhooks.delete().where(*_owned(organization_id, webhook_id))).rowcount == 1
 
 
+# Read by every finalization, so built once (store/runs.py explains why).
+_ACTIVE_WEBHOOKS = (
+    sa.select(webhooks)
+    .where(webhooks.c.organization_id == sa.bindparam("p_organization_id"), webhooks.c.is_active)
+    .order_by(webhooks.c.created_at, webhooks.c.id)
+)
+
+
 def active_webhooks(conn: Connection, organization_id: uuid.UUID) -> list[Webhook]:
-    query = sa.select(webhooks).where(webhooks.c.organization_id == organization_id, webhooks.c.is_active)
-    return [_webhook(row) for row in conn.execute(query.order_by(webhooks.c.created_at, webhooks.c.id))]
+    return [_webhook(row) for row in conn.execute(_ACTIVE_WEBHOOKS, {"p_organization_id": organization_id})]
 
 
 def insert_deliveries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
