@@ -86,6 +86,18 @@ class PrometheusMetrics:
             ["action"],
             registry=registry,
         )
+        self.webhook_attempts = Counter(
+            "packmatch_webhook_attempts",
+            "Webhook delivery attempts: delivered, retrying (another attempt is scheduled) or failed.",
+            ["outcome"],
+            registry=registry,
+        )
+        self.webhook_duration = Histogram(
+            "packmatch_webhook_attempt_duration_seconds",
+            "Time from claiming a delivery to the receiver's answer (or the failure).",
+            buckets=HTTP_BUCKETS,
+            registry=registry,
+        )
         self.http_requests = Counter(
             "packmatch_http_requests",
             "HTTP requests answered, by route template and status code.",
@@ -115,6 +127,10 @@ class PrometheusMetrics:
 
     def reconciled(self, action: str) -> None:
         self.reconciler_actions.labels(action).inc()
+
+    def webhook_attempt(self, outcome: str, seconds: float) -> None:
+        self.webhook_attempts.labels(outcome).inc()
+        self.webhook_duration.observe(seconds)
 
     def http_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.http_requests.labels(method, route, str(status)).inc()

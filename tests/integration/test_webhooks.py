@@ -165,6 +165,12 @@ def test_a_receiver_failing_twice_gets_exactly_one_successful_delivery(hooked: H
     assert delivery.next_attempt_at is None
     assert delivery.delivered_at is not None
     assert {r.delivery_id for r in receiver.requests} == {f"whd_{delivery.id}"}
+    registry = hooked.runtime.metrics.registry
+    attempts = {
+        outcome: registry.get_sample_value("packmatch_webhook_attempts_total", {"outcome": outcome})
+        for outcome in ("retrying", "delivered", "failed")
+    }
+    assert attempts == {"retrying": 2, "delivered": 1, "failed": None}
 
 
 def test_a_delivery_fails_for_good_when_the_schedule_is_spent(hooked: Hooked) -> None:

@@ -60,6 +60,7 @@ class Services:
             schedule=options.retry_schedule_seconds,
             lease_seconds=options.lease_seconds,
             clock=clock,
+            metrics=metrics,
         )
         return cls(
             db=db,

@@ -27,7 +27,7 @@ from packmatch.domain.models import PackageRun
 from packmatch.domain.public import package_run, timestamp
 from packmatch.domain.webhooks import DeliveryJob, DeliveryStatus, event_for, retry_delay
 from packmatch.logging import get_logger
-from packmatch.services.ports import Clock, Publisher, SendResult, WebhookSender, utcnow
+from packmatch.services.ports import Clock, Metrics, NoMetrics, Publisher, SendResult, WebhookSender, utcnow
 from packmatch.services.signing import sign
 from packmatch.services.ssrf import Network, RefusedUrl, UrlPolicy
 from packmatch.store import webhooks as store
@@ -122,9 +122,11 @@ class Deliveries:
         lease_seconds: float,
         clock: Clock = utcnow,
         batch: int = 500,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
         self.publisher = publisher
+        self.metrics = metrics or NoMetrics()
         self.sender = sender
         self.policy = policy
         self.schedule = tuple(schedule)
@@ -153,9 +155,13 @@ class Deliveries:
             assert result.status_code is not None
             with self.db.transaction() as conn:
                 store.record_success(conn, delivery_id, result.status_code, done)
+            self.metrics.webhook_attempt("delivered", (done - now).total_seconds())
             bound.info("webhook.delivered", duration_ms=round((done - now).total_seconds() * 1000, 1))
             return DeliveryStatus.DELIVERED
-        return self._failed(job, result, done, bound)
+        status = self._failed(job, result, done, bound)
+        outcome = "retrying" if status is DeliveryStatus.PENDING else "failed"
+        self.metrics.webhook_attempt(outcome, (done - now).total_seconds())
+        return status
 
     def _attempt(self, job: DeliveryJob) -> SendResult:
         """Never raises: whatever goes wrong is a failed attempt, so the schedule still applies."""

@@ -38,6 +38,8 @@ class Metrics(Protocol):
 
     def reconciled(self, action: str) -> None: ...
 
+    def webhook_attempt(self, outcome: str, seconds: float) -> None: ...
+
 
 class NoMetrics:
     """Counts nothing: for one-shot commands and tests that do not look at metrics."""
@@ -55,6 +57,9 @@ class NoMetrics:
         return None
 
     def reconciled(self, action: str) -> None:
+        return None
+
+    def webhook_attempt(self, outcome: str, seconds: float) -> None:
         return None
 
 
