@@ -190,7 +190,17 @@ def profiled(cluster: Cluster, into: Path | None, seconds: float) -> Iterator[No
     spies = []
     for name in ("api", "worker"):
         for pid in cluster.pids(name):
-            args = [spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--format", "raw", "--gil"]
+            args = [
+                spy,
+                "record",
+                "--pid",
+                str(pid),
+                "--duration",
+                str(int(seconds)),
+                "--format",
+                "raw",
+                "--gil",
+            ]
             args += ["--output", str(into / f"{name}-{pid}.txt"), "--nonblocking"]
             spies.append(subprocess.Popen(args, stderr=subprocess.DEVNULL))
     try:

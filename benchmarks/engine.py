@@ -37,11 +37,12 @@ from packmatch.engine.index import ReferenceIndex
 from packmatch.engine.scoring import Matcher
 
 # (source, target, strategy, options), weight: the options of the SPEC §3 example throughout.
-NAME = ("counterparty", "shipper", Strategy.FUZZY, {"min_similarity": 0.6})
-AMOUNT = ("total", "amount", Strategy.NUMERIC_RANGE, {"tolerance_pct": 2})
-DAY = ("ship_date", "departure", Strategy.DATE_RANGE, {"tolerance_days": 3})
-KEY = ("booking_ref", "booking_reference", Strategy.EXACT, {})
-SHAPES: dict[str, list[tuple[tuple[str, str, Strategy, dict[str, Any]], float]]] = {
+Mapping = tuple[str, str, Strategy, dict[str, Any]]
+NAME: Mapping = ("counterparty", "shipper", Strategy.FUZZY, {"min_similarity": 0.6})
+AMOUNT: Mapping = ("total", "amount", Strategy.NUMERIC_RANGE, {"tolerance_pct": 2})
+DAY: Mapping = ("ship_date", "departure", Strategy.DATE_RANGE, {"tolerance_days": 3})
+KEY: Mapping = ("booking_ref", "booking_reference", Strategy.EXACT, {})
+SHAPES: dict[str, list[tuple[Mapping, float]]] = {
     "a": [(KEY, 0.5), (NAME, 0.2), (AMOUNT, 0.2), (DAY, 0.1)],
     "b": [(NAME, 0.6), (AMOUNT, 0.4)],
     "c": [(AMOUNT, 0.5), (DAY, 0.5)],

@@ -24,6 +24,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -41,8 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cluster import Cluster, PostgresCpu, cpu_seconds, profiled, scratch_database, wait_for
 from data import bookings, invoices
+from engine import AMOUNT, DAY, KEY, NAME, Mapping
 
-from packmatch.domain.models import FieldMapping, InputRow, PassCriteria, Presence, Slot, Strategy
+from packmatch.domain.models import FieldMapping, InputRow, PassCriteria, Presence, Slot
 from packmatch.engine import Matcher
 from packmatch.engine.index import ReferenceIndex
 from packmatch.logging import configure_logging
@@ -56,11 +58,6 @@ POSTGRES_URL = os.environ.get(
     "PACKMATCH_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 
-Mapping = tuple[str, str, Strategy, dict[str, Any]]
-KEY: Mapping = ("booking_ref", "booking_reference", Strategy.EXACT, {})
-NAME: Mapping = ("counterparty", "shipper", Strategy.FUZZY, {"min_similarity": 0.6})
-AMOUNT: Mapping = ("total", "amount", Strategy.NUMERIC_RANGE, {"tolerance_pct": 2})
-DAY: Mapping = ("ship_date", "departure", Strategy.DATE_RANGE, {"tolerance_days": 3})
 # document type → (presence, mappings with weights, dataset seed)
 SLOTS: dict[str, tuple[Presence, list[tuple[Mapping, float]], int]] = {
     "invoice": (Presence.REQUIRED, [(KEY, 0.5), (NAME, 0.2), (AMOUNT, 0.2), (DAY, 0.1)], 1),
@@ -117,17 +114,27 @@ class Client:
 
     def submit(self, bundle: dict[str, Any]) -> float:
         """POST one run; returns the request's round trip in seconds."""
-        conn = getattr(self.local, "conn", None)
-        if conn is None:
-            conn = self.local.conn = http.client.HTTPConnection(self.host, int(self.port), timeout=30)
+        conn = self._connection()
         body = json.dumps({"package_config_id": self.package, "input_documents": bundle})
         started = time.perf_counter()
         conn.request("POST", "/v1/matching/packages/runs", body, self.headers)
         response = conn.getresponse()
-        response.read()
+        answer = response.read()
+        self.local.used = time.monotonic()
         if response.status != 202:
-            raise RuntimeError(f"POST /runs answered {response.status}")
+            raise RuntimeError(f"POST /runs answered {response.status}: {answer[:300]!r}")
         return time.perf_counter() - started
+
+    def _connection(self) -> http.client.HTTPConnection:
+        """This thread's connection; a new one after 2 s idle, before uvicorn's keep-alive (5 s)
+        closes it under a request in flight."""
+        conn: http.client.HTTPConnection | None = getattr(self.local, "conn", None)
+        if conn is not None and time.monotonic() - self.local.used > 2.0:
+            conn.close()
+            conn = None
+        if conn is None:
+            conn = self.local.conn = http.client.HTTPConnection(self.host, int(self.port), timeout=30)
+        return conn
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -329,6 +336,15 @@ def report(phases: list[Phase], inline: Phase, engine: Phase) -> None:
         print(f"CPU per run, {phase.name}: {ratio:.2f}× the inline baseline")
 
 
+def run_phases(bench: Bench, args: argparse.Namespace) -> tuple[list[Phase], Phase, Phase, list[str]]:
+    bench.closed(8, 3.0)  # warm-up: every worker process builds its indexes
+    with profiled(bench.cluster, args.profile, args.duration):
+        phases = [bench.closed(args.concurrency, args.duration)]
+    phases += [bench.open(rate, args.duration) for rate in args.rates]
+    inline, engine = bench.inline(args.inline_runs)
+    return phases, inline, engine, bench.cluster.errors()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -356,12 +372,13 @@ def main() -> None:
         bench = Bench(args, url, Path(tmp))
         try:
             bench.start()
-            bench.closed(8, 3.0)  # warm-up: every worker process builds its indexes
-            with profiled(bench.cluster, args.profile, args.duration):
-                phases = [bench.closed(args.concurrency, args.duration)]
-            phases += [bench.open(rate, args.duration) for rate in args.rates]
-            inline, engine = bench.inline(args.inline_runs)
-            errors = bench.cluster.errors()
+            phases, inline, engine, errors = run_phases(bench, args)
+        except BaseException:
+            kept = Path(tempfile.mkdtemp(prefix="packmatch-bench-logs-"))
+            for log in Path(tmp).glob("*.log"):
+                shutil.copy(log, kept)
+            print(f"the benchmark failed; the processes' logs are in {kept}", file=sys.stderr)
+            raise
         finally:
             bench.cluster.stop()
             bench.db.dispose()
