@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,11 +12,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pika
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -70,14 +73,16 @@ def wait_until_ready(base: str, process: subprocess.Popen[bytes], seconds: float
     pytest.fail("the API did not become ready in time")
 
 
-@pytest.fixture
-def deployment(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[Deployment]:
+@contextlib.contextmanager
+def deployed(database_url: str, broker_url: str, tmp_path: Path, **extra: str) -> Iterator[Deployment]:
+    """`packmatch migrate`, a key, then `packmatch api` and `packmatch worker` on these services."""
     env = {
         **os.environ,
-        "PACKMATCH_DATABASE_URL": postgres_url,
-        "PACKMATCH_BROKER_URL": redis_url,
+        "PACKMATCH_DATABASE_URL": database_url,
+        "PACKMATCH_BROKER_URL": broker_url,
         "PACKMATCH_LOG_FORMAT": "json",
         "PACKMATCH_WORKER_METRICS_PORT": str(free_port()),
+        **extra,
     }
     subprocess.run([PACKMATCH, "migrate"], env=env, check=True, capture_output=True)
     created = subprocess.run(
@@ -106,6 +111,25 @@ def deployment(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[De
             process.send_signal(signal.SIGTERM)
         for process in (api, worker):
             process.wait(timeout=60)
+
+
+@pytest.fixture
+def deployment(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[Deployment]:
+    with deployed(postgres_url, redis_url, tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def rabbitmq_deployment(postgres_url: str, amqp_url: str, tmp_path: Path) -> Iterator[Deployment]:
+    queue = f"packmatch_test_{uuid.uuid4().hex[:8]}"
+    try:
+        with deployed(postgres_url, amqp_url, tmp_path, PACKMATCH_QUEUE_NAME=queue) as running:
+            yield running
+    finally:
+        channel = pika.BlockingConnection(pika.URLParameters(amqp_url)).channel()
+        for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
+            channel.queue_delete(name)
+        channel.connection.close()
 
 
 def test_the_walkthrough_reaches_passed_and_is_listed(deployment: Deployment) -> None:
@@ -166,6 +190,15 @@ def test_the_worker_and_the_api_expose_their_metrics(deployment: Deployment) -> 
     assert api[("packmatch_runs_accepted_total", ())] == 1
     assert api[("packmatch_runs_in_flight", ())] == 0
     assert api[("packmatch_queue_messages", (("queue", "packmatch"), ("state", "dead")))] == 0
+
+
+@pytest.mark.rabbitmq
+def test_the_walkthrough_runs_on_rabbitmq(rabbitmq_deployment: Deployment) -> None:
+    test_the_walkthrough_reaches_passed_and_is_listed(rabbitmq_deployment)
+    api = scrape(rabbitmq_deployment.base + "/metrics")
+    assert api[("packmatch_state_probe_up", (("probe", "queues"),))] == 1
+    queue = next(labels for name, labels in api if name == "packmatch_queue_messages")
+    assert dict(queue)["queue"].startswith("packmatch_test_")
 
 
 def test_logs_are_json_events_without_secrets_or_values(deployment: Deployment) -> None:

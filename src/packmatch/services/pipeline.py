@@ -103,10 +103,12 @@ def finalize_in(
     message = error_message(verdict)
     if verdict.status is RunStatus.ERROR and error_override is not None:
         message = error_override
-    final = store.finalize_run(conn, run_id, verdict.status, message, now, slots)
-    if final is None:
-        return None
-    return Finalized(final, now, record_deliveries(conn, final, now))
+    return _ended(conn, store.finalize_run(conn, run_id, verdict.status, message, now, slots), now)
+
+
+def _ended(conn: Connection, final: PackageRun | None, now: datetime) -> Finalized | None:
+    """A run the guarded transition just ended (None: it was not running), with its outbox rows."""
+    return None if final is None else Finalized(final, now, record_deliveries(conn, final, now))
 
 
 class Pipeline:
@@ -203,8 +205,7 @@ class Pipeline:
         """The guarded transition without a verdict (the reconciler's last resort), with its webhooks."""
         now = self.clock()
         with self.db.transaction() as conn:
-            final = store.finalize_run(conn, run_id, status, error, now)
-            finalized = None if final is None else Finalized(final, now, record_deliveries(conn, final, now))
+            finalized = _ended(conn, store.finalize_run(conn, run_id, status, error, now), now)
         if finalized is None:
             return False
         finalized.report(self.metrics, self.publisher)
