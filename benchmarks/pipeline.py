@@ -10,12 +10,15 @@ note, contract; one input row each), then:
 - **closed loop**: `--concurrency` clients submit bundles back to back for `--duration` seconds;
 - **open loop**: bundles submitted at a fixed rate (each of `--rates`) for `--duration` seconds;
 - **inline**: the same bundles accepted, matched and finalized by the same services in this process
-  with no HTTP and no queue (the synchronous baseline), and the engine alone.
+  with no HTTP and no queue (the synchronous baseline), and the engine alone; half of it before
+  the queued phases and half after, since the machine's speed drifts (the report shows by how much).
 
 For each it reports runs/s (finalized per second of the submission window), accept→final latency
 from the runs' own `created_at`/`completed_at` (p50/p95/p99), and CPU seconds per run summed over
 the API, the workers, Redis and the PostgreSQL backends of the benchmark's database (the client is
 not counted). The CPU ratio compares the queued pipeline with the inline baseline of the same run.
+`--profile DIR` records the API and worker processes with py-spy (GIL holders only, i.e. CPU) during
+the closed loop, as raw collapsed stacks.
 """
 
 from __future__ import annotations
@@ -232,6 +235,12 @@ class Bench:
         phase.name, phase.accept = name, accept
         return phase
 
+    def idle(self, seconds: float) -> float:
+        """CPU the serving processes use per second with no load at all (polling, reconciler)."""
+        before = self.meter.read()
+        time.sleep(seconds)  # measuring a quiet interval, not waiting for an event
+        return sum(Meter.delta(before, self.meter.read()).values()) / seconds
+
     def closed(self, concurrency: int, duration: float) -> Phase:
         def load() -> tuple[int, list[float]]:
             stop = time.monotonic() + duration
@@ -272,7 +281,7 @@ class Bench:
 
         return self.queued(f"open loop, {rate:g} runs/s", load)
 
-    def inline(self, count: int) -> tuple[Phase, Phase]:
+    def inline(self, count: int, when: str) -> tuple[Phase, Phase]:
         """The same bundles through the same services in this process: no HTTP, no queue."""
         runs, pipeline = self.services.runs, self.services.pipeline
         bundles = [self.world.bundles[i % len(self.world.bundles)] for i in range(count)]
@@ -286,12 +295,10 @@ class Bench:
                 if slot.document_found:
                     pipeline.execute_slot(run.id, position)
         phase = drained(self.db.engine, since, count)
-        phase.name, phase.cpu = "inline (services, no HTTP, no queue)", Meter.delta(before, meter.read())
+        phase.name, phase.cpu = f"inline, {when}", Meter.delta(before, meter.read())
         started = time.process_time()
         self._engine_only(bundles)
-        engine = Phase(
-            "engine only (matching, no I/O)", count, 0.0, {"inline": time.process_time() - started}, [], []
-        )
+        engine = Phase(f"engine only, {when}", count, 0.0, {"inline": time.process_time() - started}, [], [])
         return phase, engine
 
     def _engine_only(self, bundles: list[dict[str, Any]]) -> None:
@@ -313,12 +320,20 @@ class Bench:
         return self._cached
 
 
-def report(phases: list[Phase], inline: Phase, engine: Phase) -> None:
+def merged(name: str, parts: list[Phase]) -> Phase:
+    cpu = {key: sum(p.cpu.get(key, 0.0) for p in parts) for key in parts[0].cpu}
+    latencies = [x for p in parts for x in p.latencies]
+    return Phase(name, sum(p.runs for p in parts), sum(p.seconds for p in parts), cpu, latencies, [])
+
+
+def report(phases: list[Phase], baselines: list[Phase], engines: list[Phase], idle: float) -> None:
+    inline = merged("inline (services, no HTTP, no queue)", baselines)
+    engine = merged("engine only (matching, no I/O)", engines)
     print(
         f"{'phase':<38} {'runs':>6} {'runs/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
         f"{'POST p50':>8} {'CPU ms/run':>10}  {'CPU by process (ms/run)'}"
     )
-    for phase in [*phases, inline, engine]:
+    for phase in [*phases, *baselines, inline, engine]:
         ms = [1000 * x for x in phase.latencies]
         post = [1000 * x for x in phase.accept]
         per = "  ".join(f"{k} {1000 * v / max(phase.runs, 1):.1f}" for k, v in phase.cpu.items())
@@ -334,15 +349,25 @@ def report(phases: list[Phase], inline: Phase, engine: Phase) -> None:
     for phase in phases:
         ratio = phase.cpu_per_run_ms / inline.cpu_per_run_ms
         print(f"CPU per run, {phase.name}: {ratio:.2f}× the inline baseline")
+    # The same work before and after the queued phases: how much the machine's speed moved meanwhile.
+    first, last = (b.cpu_per_run_ms for b in baselines)
+    drift = f"{first:.2f} → {last:.2f} ms/run ({last / first - 1:+.0%})"
+    print(f"inline baseline before → after the queued phases: {drift}")
+    print(f"idle (no load): {1000 * idle:.1f} ms of CPU per second across the serving processes")
 
 
-def run_phases(bench: Bench, args: argparse.Namespace) -> tuple[list[Phase], Phase, Phase, list[str]]:
+def run_phases(
+    bench: Bench, args: argparse.Namespace
+) -> tuple[list[Phase], list[Phase], list[Phase], float, list[str]]:
+    """The queued phases between two halves of the inline baseline (the machine's speed drifts)."""
     bench.closed(8, 3.0)  # warm-up: every worker process builds its indexes
+    before, engine_before = bench.inline(args.inline_runs // 2, "before")
+    idle = bench.idle(5.0)
     with profiled(bench.cluster, args.profile, args.duration):
         phases = [bench.closed(args.concurrency, args.duration)]
     phases += [bench.open(rate, args.duration) for rate in args.rates]
-    inline, engine = bench.inline(args.inline_runs)
-    return phases, inline, engine, bench.cluster.errors()
+    after, engine_after = bench.inline(args.inline_runs - args.inline_runs // 2, "after")
+    return phases, [before, after], [engine_before, engine_after], idle, bench.cluster.errors()
 
 
 def main() -> None:
@@ -372,7 +397,7 @@ def main() -> None:
         bench = Bench(args, url, Path(tmp))
         try:
             bench.start()
-            phases, inline, engine, errors = run_phases(bench, args)
+            phases, baselines, engines, idle, errors = run_phases(bench, args)
         except BaseException:
             kept = Path(tempfile.mkdtemp(prefix="packmatch-bench-logs-"))
             for log in Path(tmp).glob("*.log"):
@@ -384,7 +409,7 @@ def main() -> None:
             bench.db.dispose()
     shape = f"{args.workers} worker processes × {args.threads} threads"
     print(f"{args.rows:,}-row datasets, 3-slot bundles; {shape}")
-    report(phases, inline, engine)
+    report(phases, baselines, engines, idle)
     print(f"error log lines: {len(errors)}")
     for line in errors[:5]:
         print("  ", line[:300])
