@@ -24,7 +24,8 @@ def test_the_worker_command_path_imports_no_prometheus_before_the_directory_is_s
 
 def test_each_worker_gets_a_fresh_empty_directory_in_both_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in MULTIPROC_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "")  # recorded, so that teardown restores the variable's absence
+        monkeypatch.delenv(name)
     first = prepare_multiprocess_dir()
     second = prepare_multiprocess_dir()
     try:
