@@ -38,6 +38,7 @@ from packmatch.store.pagination import (
 from packmatch.store.tables import match_results, matching_runs, package_runs, run_slots
 
 _SLOT_COLUMNS = [c for c in run_slots.c if c.name != "input_rows"]
+_RUN_COLUMNS = [c for c in package_runs.c if c.name != "snapshot"]
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ _SLOT_JOB = (
 )
 _TOUCH_RUN = (
     package_runs.update()
-    .where(package_runs.c.id == sa.bindparam("p_run_id"))
+    .where(package_runs.c.id == sa.bindparam("p_run_id"), package_runs.c.status == RunStatus.RUNNING.value)
     .values(progress_at=sa.bindparam("p_now"))
 )
 _MATCHING_RUN_OF_SLOT = sa.select(matching_runs.c.id).where(
@@ -185,7 +186,7 @@ _FINALIZE_RUN = (
         completed_at=sa.bindparam("p_now"),
         progress_at=sa.bindparam("p_now"),
     )
-    .returning(*(c for c in package_runs.c if c.name != "snapshot"))
+    .returning(*_RUN_COLUMNS)
 )
 _START_MATCHING_RUN = {
     dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(matching_runs)
@@ -199,9 +200,6 @@ def _run(row: Any, slots: list[SlotResult]) -> PackageRun:
     m = row._mapping
     fields = {k: m[k] for k in PackageRun.model_fields if k != "slots"}
     return PackageRun.model_validate({**fields, "slots": slots})
-
-
-_RUN_COLUMNS = [c for c in package_runs.c if c.name != "snapshot"]
 
 
 def get_run(conn: Connection, organization_id: uuid.UUID | None, run_id: uuid.UUID) -> PackageRun | None:
@@ -267,8 +265,7 @@ def start_slot(conn: Connection, run_id: uuid.UUID, position: int, now: datetime
         rows=tuple(InputRow.model_validate(r) for r in found.input_rows),
         matching_run_id=_start_matching_run(conn, found, slot, now),
     )
-    # A slot that has started is progress: the reconciler leaves the run alone for a while.
-    conn.execute(_TOUCH_RUN, {"p_run_id": run_id, "p_now": now})
+    touch_progress(conn, run_id, now)  # a slot that has started is progress
     return job
 
 
@@ -300,11 +297,7 @@ def _start_matching_run(conn: Connection, found: Any, slot: SlotResult, now: dat
 
 def touch_progress(conn: Connection, run_id: uuid.UUID, now: datetime) -> None:
     """A running run is still being worked on: the reconciler leaves it alone for a while."""
-    conn.execute(
-        package_runs.update()
-        .where(package_runs.c.id == run_id, package_runs.c.status == RunStatus.RUNNING.value)
-        .values(progress_at=now)
-    )
+    conn.execute(_TOUCH_RUN, {"p_run_id": run_id, "p_now": now})
 
 
 def _resolve_slot(conn: Connection, guarded: sa.Update, values: dict[str, Any], now: datetime) -> int | None:
