@@ -5,7 +5,6 @@ Nothing is built at import time; each process calls `build_runtime` once.
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass, field
 
@@ -24,6 +23,7 @@ from packmatch.worker.actors import DramatiqPublisher, PipelineActors, declare_a
 from packmatch.worker.broker import build_broker
 from packmatch.worker.queues import queue_depth
 from packmatch.worker.reconciler import ReconcilerThread, leader_lock
+from packmatch.worker.runner import multiprocess_metrics
 
 
 @dataclass
@@ -108,8 +108,7 @@ def build_runtime(settings: Settings, *, migrate_first: bool = False) -> Runtime
     actors = declare_actors(broker, settings, lambda: holder[0].services)
     # In `packmatch worker` processes the values live in prometheus_client's multiprocess files and
     # are served by the metrics fork (worker/metrics.py): no process collectors of their own.
-    multiprocess = "PROMETHEUS_MULTIPROC_DIR" in os.environ
-    metrics = PrometheusMetrics(metrics_registry(process=not multiprocess))
+    metrics = PrometheusMetrics(metrics_registry(process=not multiprocess_metrics()))
     runtime = Runtime(settings, broker, actors, DramatiqPublisher(broker, actors), metrics)
     holder.append(runtime)
     return runtime

@@ -6,15 +6,13 @@ import time: the one documented exception to "nothing is built at import" (STYLE
 
 from __future__ import annotations
 
-import os
-
 import dramatiq
 
 from packmatch.bootstrap import build_runtime
 from packmatch.logging import configure_logging
 from packmatch.settings import load_settings
 from packmatch.worker.middleware import RunsReconciler, extra_middleware
-from packmatch.worker.runner import MULTIPROC_VARIABLES
+from packmatch.worker.runner import multiprocess_metrics
 from packmatch.worker.shutdown import ignore_repeated_sigterm
 
 settings = load_settings()
@@ -23,7 +21,7 @@ ignore_repeated_sigterm()
 runtime = build_runtime(settings)
 broker = runtime.broker
 broker.add_middleware(RunsReconciler(runtime.reconciler_thread))
-if settings.worker_metrics_port and all(name in os.environ for name in MULTIPROC_VARIABLES):
+if settings.worker_metrics_port and multiprocess_metrics():
     from packmatch.worker.metrics import WorkerPrometheus
 
     broker.add_middleware(WorkerPrometheus())

@@ -52,6 +52,11 @@ class InProcessWorker:
 MULTIPROC_VARIABLES = ("PROMETHEUS_MULTIPROC_DIR", "dramatiq_prom_db")
 
 
+def multiprocess_metrics() -> bool:
+    """Whether this process runs under `packmatch worker` with a metrics directory named."""
+    return all(name in os.environ for name in MULTIPROC_VARIABLES)
+
+
 def prepare_multiprocess_dir() -> str:
     """A fresh directory for one `packmatch worker`'s metric files, named in the environment that
     its processes inherit (an earlier run's files would add to the new counts). Call it before
