@@ -38,10 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import bookings
 
 from packmatch.domain.models import ReferenceDataset, ReferenceRow
-from packmatch.services.csv_import import scan_records
-from packmatch.services.csv_reader import CsvRecords
-from packmatch.services.reference_data import MAX_ROWS, ReferenceData
-from packmatch.services.reference_rules import row_id
+from packmatch.services.reference.csv_import import scan_records
+from packmatch.services.reference.csv_reader import CsvRecords
+from packmatch.services.reference.datasets import MAX_ROWS, ReferenceData
+from packmatch.services.reference.rules import row_id
 from packmatch.store import accounts
 from packmatch.store import reference_data as store
 from packmatch.store.db import Database, migrate

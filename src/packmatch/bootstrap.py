@@ -13,9 +13,9 @@ import dramatiq
 from packmatch.domain.monitoring import QueueDepth, RunsInFlight
 from packmatch.metrics import PrometheusMetrics, StateCollector, metrics_registry
 from packmatch.services.container import Services
-from packmatch.services.deliveries import WebhookOptions
 from packmatch.services.ports import utcnow
 from packmatch.services.reconciler import Reconciler
+from packmatch.services.webhooks.deliveries import WebhookOptions
 from packmatch.settings import Settings
 from packmatch.store import stats
 from packmatch.store.db import Database, migrate

@@ -120,7 +120,7 @@ def _import_for(accounts: Accounts, args: argparse.Namespace) -> int:
 
     from packmatch.domain.ids import Kind, format_id
     from packmatch.errors import PackmatchError
-    from packmatch.services.reference_data import MAX_NAME, default_name
+    from packmatch.services.reference.datasets import MAX_NAME, default_name
 
     organization_id = accounts.organization_id(args.organization)
     if organization_id is None:
@@ -154,7 +154,7 @@ def _import_for(accounts: Accounts, args: argparse.Namespace) -> int:
 
 def _import_csv(accounts: Accounts, organization_id: uuid.UUID, name: str, path: str) -> ReferenceDataset:
     from packmatch.progress import progress_for
-    from packmatch.services.reference_data import ReferenceData
+    from packmatch.services.reference.datasets import ReferenceData
 
     progress = progress_for(sys.stderr)
     try:

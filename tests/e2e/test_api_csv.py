@@ -11,7 +11,7 @@ import pytest
 
 from packmatch.api.routes import reference_data as route
 from packmatch.bootstrap import Runtime
-from packmatch.services import reference_data as service
+from packmatch.services.reference import datasets as service
 from tests.e2e.conftest import (
     BOOKINGS,
     INVOICE_MAPPINGS,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from packmatch.bootstrap import Runtime
-from packmatch.services.signing import verify
+from packmatch.services.webhooks.signing import verify
 from tests.e2e.conftest import Api, error_body, invoice
 from tests.e2e.test_api_no_leaks import log_lines  # noqa: F401 (the fixture)
 from tests.webhook_receiver import Receiver, receiving

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from packmatch.cli import main
 from packmatch.domain.ids import Kind, parse_id
 from packmatch.services.accounts import Accounts
-from packmatch.services.reference_data import ReferenceData
+from packmatch.services.reference.datasets import ReferenceData
 from packmatch.store.db import Database
 from packmatch.store.pagination import PageRequest
 from packmatch.store.tables import reference_datasets, reference_rows

@@ -9,7 +9,7 @@ import signal
 import pytest
 import sqlalchemy as sa
 
-from packmatch.services.signing import verify
+from packmatch.services.webhooks.signing import verify
 from tests.faults.conftest import cluster, create_key  # noqa: F401 (the fixture)
 from tests.faults.processes import Cluster, wait_for
 from tests.faults.workload import Client

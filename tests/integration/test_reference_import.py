@@ -15,11 +15,11 @@ import sqlalchemy as sa
 
 from packmatch.domain.models import ReferenceDataset
 from packmatch.errors import PayloadTooLarge, ValidationFailed
-from packmatch.services import csv_import
-from packmatch.services import reference_data as service
-from packmatch.services.csv_import import scan_records
-from packmatch.services.csv_reader import CsvRecords, IrregularCsv
-from packmatch.services.reference_data import ReferenceData
+from packmatch.services.reference import csv_import
+from packmatch.services.reference import datasets as service
+from packmatch.services.reference.csv_import import scan_records
+from packmatch.services.reference.csv_reader import CsvRecords, IrregularCsv
+from packmatch.services.reference.datasets import ReferenceData
 from packmatch.store import accounts
 from packmatch.store.db import Database
 from packmatch.store.tables import reference_datasets, reference_rows

@@ -19,14 +19,14 @@ from packmatch.bootstrap import Runtime
 from packmatch.domain.models import PackageRun, RunStatus
 from packmatch.domain.public import package_run
 from packmatch.domain.webhooks import DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent
-from packmatch.services.deliveries import Deliveries
 from packmatch.services.pipeline import Pipeline
 from packmatch.services.ports import RecordingPublisher, utcnow
 from packmatch.services.runs import Runs
-from packmatch.services.signing import verify
-from packmatch.services.ssrf import UrlPolicy
-from packmatch.services.webhook_http import HttpSender
-from packmatch.services.webhooks import WebhookInput
+from packmatch.services.webhooks.address_guard import UrlPolicy
+from packmatch.services.webhooks.deliveries import Deliveries
+from packmatch.services.webhooks.http import HttpSender
+from packmatch.services.webhooks.signing import verify
+from packmatch.services.webhooks.subscriptions import WebhookInput
 from packmatch.store import webhooks as store
 from packmatch.store.db import alembic_config
 from packmatch.store.pagination import PageRequest

@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from packmatch.domain.models import Column, ColumnType
-from packmatch.services.csv_columns import RowEncoder, add_cells
-from packmatch.services.csv_import import CsvLayout
-from packmatch.services.csv_reader import CsvBatches, CsvRecords, IrregularCsv, cell_value
-from packmatch.services.reference_rules import TypeEvidence
+from packmatch.services.reference.csv_columns import RowEncoder, add_cells
+from packmatch.services.reference.csv_import import CsvLayout
+from packmatch.services.reference.csv_reader import CsvBatches, CsvRecords, IrregularCsv, cell_value
+from packmatch.services.reference.rules import TypeEvidence
 
 PROPERTIES = settings(max_examples=300, deadline=None)
 
@@ -142,8 +142,8 @@ def test_the_batch_reader_reads_what_the_exact_reader_reads_without_a_problem(pi
 
 
 def test_the_batch_reader_gives_up_at_a_line_longer_than_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("packmatch.services.csv_reader.MAX_LINE_BYTES", 300)
-    monkeypatch.setattr("packmatch.services.csv_reader.BLOCK_BYTES", 100)
+    monkeypatch.setattr("packmatch.services.reference.csv_reader.MAX_LINE_BYTES", 300)
+    monkeypatch.setattr("packmatch.services.reference.csv_reader.BLOCK_BYTES", 100)
     content = b"id,note\n" + b"A,short\n" * 20 + b"B," + b"x" * 400 + b"\nC,ok\n"
     with pytest.raises(IrregularCsv):
         batched(content)
@@ -152,6 +152,6 @@ def test_the_batch_reader_gives_up_at_a_line_longer_than_the_limit(monkeypatch: 
 
 
 def test_the_batch_reader_keeps_records_that_span_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("packmatch.services.csv_reader.BLOCK_BYTES", 16)
+    monkeypatch.setattr("packmatch.services.reference.csv_reader.BLOCK_BYTES", 16)
     content = b'id,note\nA,"one\ntwo, three"\nB,"four\n\nfive"\n' * 5
     assert batched(content) == exact(content)[:2]

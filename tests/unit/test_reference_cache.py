@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from packmatch.domain.models import FieldMapping, MatchingConfig, ReferenceRow
-from packmatch.services.reference_cache import ReferenceCache
+from packmatch.services.reference.cache import ReferenceCache
 
 MakeMapping = Callable[..., FieldMapping]
 MakeConfig = Callable[..., MatchingConfig]

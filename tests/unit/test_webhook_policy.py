@@ -13,7 +13,7 @@ import pytest
 from packmatch.domain.models import RunStatus
 from packmatch.domain.webhooks import WebhookEvent, event_for, retry_delay
 from packmatch.services.ports import Destination
-from packmatch.services.ssrf import RefusedUrl, SystemResolver, UrlPolicy, classify
+from packmatch.services.webhooks.address_guard import RefusedUrl, SystemResolver, UrlPolicy, classify
 from packmatch.settings import Settings
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")

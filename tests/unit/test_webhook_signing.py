@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from packmatch.domain.webhooks import DeliveryJob, DeliveryStatus, WebhookDelivery, WebhookEvent
-from packmatch.services.deliveries import request_body, request_headers
-from packmatch.services.signing import SECRET_PREFIX, new_secret, sign, verify
+from packmatch.services.webhooks.deliveries import request_body, request_headers
+from packmatch.services.webhooks.signing import SECRET_PREFIX, new_secret, sign, verify
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
 

@@ -6,16 +6,16 @@ from dataclasses import dataclass
 
 from packmatch.services.accounts import Accounts
 from packmatch.services.configs import Configs
-from packmatch.services.deliveries import Deliveries, WebhookOptions
 from packmatch.services.matching_runs import MatchingRuns
 from packmatch.services.pipeline import Pipeline
 from packmatch.services.ports import Clock, Metrics, NoMetrics, Publisher, Resolver, WebhookSender, utcnow
-from packmatch.services.reference_cache import DEFAULT_MAX_MB, ReferenceCache
-from packmatch.services.reference_data import ReferenceData
+from packmatch.services.reference.cache import DEFAULT_MAX_MB, ReferenceCache
+from packmatch.services.reference.datasets import ReferenceData
 from packmatch.services.runs import Runs
-from packmatch.services.ssrf import SystemResolver, UrlPolicy
-from packmatch.services.webhook_http import HttpSender
-from packmatch.services.webhooks import Webhooks
+from packmatch.services.webhooks.address_guard import SystemResolver, UrlPolicy
+from packmatch.services.webhooks.deliveries import Deliveries, WebhookOptions
+from packmatch.services.webhooks.http import HttpSender
+from packmatch.services.webhooks.subscriptions import Webhooks
 from packmatch.store.db import Database
 
 

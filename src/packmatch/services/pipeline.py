@@ -33,9 +33,9 @@ from packmatch.domain.models import (
 from packmatch.engine import Matcher, decide, error_message, slot_outcome
 from packmatch.engine.index import ReferenceIndex
 from packmatch.logging import get_logger
-from packmatch.services.deliveries import publish_deliveries, record_deliveries
 from packmatch.services.ports import Clock, Metrics, NoMetrics, Publisher, utcnow
-from packmatch.services.reference_cache import ReferenceCache
+from packmatch.services.reference.cache import ReferenceCache
+from packmatch.services.webhooks.deliveries import publish_deliveries, record_deliveries
 from packmatch.store import runs as store
 from packmatch.store.db import Database
 

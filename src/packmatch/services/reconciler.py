@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 
 from packmatch.domain.models import RunStatus
 from packmatch.logging import get_logger
-from packmatch.services.deliveries import Deliveries
 from packmatch.services.pipeline import Pipeline
 from packmatch.services.ports import Clock, Publisher, utcnow
+from packmatch.services.webhooks.deliveries import Deliveries
 from packmatch.store import reconcile as store
 from packmatch.store.db import Database
 from packmatch.transient import is_transient

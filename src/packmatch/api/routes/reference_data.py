@@ -24,7 +24,7 @@ from packmatch.domain.ids import Kind, parse_id
 from packmatch.domain.models import ReferenceDataset
 from packmatch.services.accounts import Principal
 from packmatch.services.container import Services
-from packmatch.services.reference_data import MAX_NAME, default_name
+from packmatch.services.reference.datasets import MAX_NAME, default_name
 
 router = APIRouter(prefix=presenters.REFERENCE_DATA, tags=["reference data"])
 

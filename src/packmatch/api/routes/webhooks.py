@@ -12,7 +12,7 @@ from packmatch.api.deps import PageDep, PrincipalDep, ServicesDep
 from packmatch.api.schemas import WebhookCreate, WebhookReplace
 from packmatch.domain.ids import Kind, parse_id
 from packmatch.domain.webhooks import DeliveryStatus
-from packmatch.services.webhooks import WebhookInput
+from packmatch.services.webhooks.subscriptions import WebhookInput
 
 router = APIRouter(prefix=presenters.WEBHOOKS, tags=["webhooks"])
 

@@ -28,8 +28,8 @@ from packmatch.domain.public import package_run, timestamp
 from packmatch.domain.webhooks import DeliveryJob, DeliveryStatus, event_for, retry_delay
 from packmatch.logging import get_logger
 from packmatch.services.ports import Clock, Metrics, NoMetrics, Publisher, SendResult, WebhookSender, utcnow
-from packmatch.services.signing import sign
-from packmatch.services.ssrf import Network, RefusedUrl, UrlPolicy
+from packmatch.services.webhooks.address_guard import Network, RefusedUrl, UrlPolicy
+from packmatch.services.webhooks.signing import sign
 from packmatch.store import webhooks as store
 from packmatch.store.db import Database
 

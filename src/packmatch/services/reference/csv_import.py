@@ -20,9 +20,9 @@ from typing import IO, Any, Protocol
 
 from packmatch.domain.models import Column, ColumnType
 from packmatch.errors import FieldProblem, PackmatchError, PayloadTooLarge
-from packmatch.services.csv_columns import Encoding, RowEncoder, add_cells, encoding
-from packmatch.services.csv_reader import CsvBatches, CsvRecords, IrregularCsv, cell_value
-from packmatch.services.reference_rules import MAX_ROW_ID_LENGTH, Problems, TypeEvidence, row_id
+from packmatch.services.reference.csv_columns import Encoding, RowEncoder, add_cells, encoding
+from packmatch.services.reference.csv_reader import CsvBatches, CsvRecords, IrregularCsv, cell_value
+from packmatch.services.reference.rules import MAX_ROW_ID_LENGTH, Problems, TypeEvidence, row_id
 from packmatch.store.reference_data import RowBatch
 
 CSV_PROBLEMS = "The CSV file cannot be imported; each problem names its line."

@@ -15,10 +15,10 @@ from sqlalchemy.engine import Connection
 from packmatch.domain.webhooks import DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent
 from packmatch.errors import Conflict, NotFound
 from packmatch.logging import get_logger
-from packmatch.services.deliveries import publish_deliveries
 from packmatch.services.ports import Clock, Publisher, utcnow
-from packmatch.services.signing import new_secret
-from packmatch.services.ssrf import UrlPolicy
+from packmatch.services.webhooks.address_guard import UrlPolicy
+from packmatch.services.webhooks.deliveries import publish_deliveries
+from packmatch.services.webhooks.signing import new_secret
 from packmatch.store import webhooks as store
 from packmatch.store.db import Database
 from packmatch.store.pagination import Page, PageRequest

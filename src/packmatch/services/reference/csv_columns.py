@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from json.encoder import encode_basestring_ascii
 
 from packmatch.domain.models import ColumnType
-from packmatch.services.csv_reader import cell_value
-from packmatch.services.reference_rules import TypeEvidence, is_iso_date
+from packmatch.services.reference.csv_reader import cell_value
+from packmatch.services.reference.rules import TypeEvidence, is_iso_date
 
 # Cells are joined with NUL, which no cell holds (both readers report a NUL byte as a problem).
 _SEP = "\x00"

@@ -22,7 +22,8 @@ from typing import IO, Any, Literal, NoReturn
 
 from packmatch.domain.models import Column, ReferenceDataset, ReferenceRow
 from packmatch.errors import Conflict, FieldProblem, NotFound, PackmatchError
-from packmatch.services.csv_import import (
+from packmatch.services.ports import Clock, utcnow
+from packmatch.services.reference.csv_import import (
     CSV_PROBLEMS,
     CsvLayout,
     ImportProgress,
@@ -36,9 +37,8 @@ from packmatch.services.csv_import import (
     scan_csv,
     scan_records,
 )
-from packmatch.services.csv_reader import IrregularCsv
-from packmatch.services.ports import Clock, utcnow
-from packmatch.services.reference_rules import MAX_PROBLEMS, Problems, infer_columns, row_id
+from packmatch.services.reference.csv_reader import IrregularCsv
+from packmatch.services.reference.rules import MAX_PROBLEMS, Problems, infer_columns, row_id
 from packmatch.store import reference_data as store
 from packmatch.store.db import Database
 from packmatch.store.pagination import Page, PageRequest
