@@ -21,6 +21,7 @@ from packmatch.api.routes import (
     ops,
     package_configs,
     reference_data,
+    run_batches,
     runs,
     webhooks,
 )
@@ -127,7 +128,17 @@ def create_app(
     app.add_exception_handler(RequestValidationError, errors.on_validation_error)
     app.add_exception_handler(StarletteHTTPException, errors.on_http_error)
     _add_middleware(app, services, rate_limiter or build_rate_limiter(settings))
-    for module in (reference_data, matching_configs, package_configs, runs, matching_runs, webhooks, ops):
+    routers = (
+        reference_data,
+        matching_configs,
+        package_configs,
+        run_batches,
+        runs,
+        matching_runs,
+        webhooks,
+        ops,
+    )
+    for module in routers:
         app.include_router(module.router)
     openapi.install(app)
     return app

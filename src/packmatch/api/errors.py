@@ -50,6 +50,18 @@ METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 RETRYABLE = frozenset({"rate_limited", "unavailable", "idempotency_key_in_use", "internal_error"})
 
 
+def error_fields(code: str, message: str, details: Sequence[FieldProblem] = ()) -> dict[str, Any]:
+    """What an error says, without the request it answers: a batch item's error (`POST …/runs/batch`)."""
+    status = STATUS_BY_CODE.get(code, 500)
+    return {
+        "statusCode": status,
+        "code": code,
+        "error": HTTPStatus(status).phrase,
+        "message": message,
+        "details": [{"field": d.field, "message": d.message} for d in details],
+    }
+
+
 def error_response(
     request: Request,
     code: str,
@@ -57,21 +69,18 @@ def error_response(
     details: Sequence[FieldProblem] = (),
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    status = STATUS_BY_CODE.get(code, 500)
     request_id = getattr(request.state, "request_id", None) or "req_unknown"
+    fields = error_fields(code, message, details)
     body = {
-        "statusCode": status,
-        "code": code,
-        "error": HTTPStatus(status).phrase,
-        "message": message,
+        **{k: v for k, v in fields.items() if k != "details"},
         "retryable": code in RETRYABLE,
         "request_id": request_id,
         "timestamp": timestamp(datetime.now(UTC)),
         "path": request.url.path,
-        "details": [{"field": d.field, "message": d.message} for d in details],
+        "details": fields["details"],
     }
     response_headers = {"X-Request-Id": request_id, **(headers or {})}
-    return JSONResponse(body, status_code=status, headers=response_headers)
+    return JSONResponse(body, status_code=fields["statusCode"], headers=response_headers)
 
 
 def _field_path(loc: Sequence[Any]) -> str:
@@ -82,7 +91,7 @@ def _field_path(loc: Sequence[Any]) -> str:
     return text or "body"
 
 
-def _problem(err: dict[str, Any]) -> FieldProblem:
+def problem(err: dict[str, Any]) -> FieldProblem:
     if err.get("type") == "json_invalid":
         return FieldProblem("body", "The body is not valid JSON.")
     message = str(err.get("msg", "Invalid value."))
@@ -109,7 +118,7 @@ async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     unparsed = any(e.get("type") == "json_invalid" for e in exc.errors())
     if unparsed and (denied := await _denied(request)) is not None:
         return error_response(request, denied.code, denied.message)
-    problems = [_problem(dict(e)) for e in exc.errors()]
+    problems = [problem(dict(e)) for e in exc.errors()]
     message = "; ".join(f"{p.field}: {p.message}" for p in problems[:3]) or "The request is invalid."
     return error_response(request, "validation_error", message, problems)
 

@@ -82,6 +82,7 @@ RESOURCES = (
 
 # Operations `RESOURCES` shapes do not cover (actions, items below a child): path → method → models.
 NESTED: dict[str, dict[str, dict[int, type[BaseModel]]]] = {
+    f"{presenters.PACKAGE_RUNS}/batch": {"post": {202: rm.PackageRunBatch}},
     f"{presenters.WEBHOOKS}/{{webhook_id}}/rotate-secret": {"post": {200: rm.CreatedWebhook}},
     f"{presenters.WEBHOOKS}/{{webhook_id}}/deliveries/{{delivery_id}}": {"get": {200: rm.WebhookDelivery}},
     f"{presenters.WEBHOOKS}/{{webhook_id}}/deliveries/{{delivery_id}}/redeliver": {

@@ -322,6 +322,29 @@ class WebhookDeliveryList(Page[WebhookDelivery]):
     pass
 
 
+class BatchItemError(Out):
+    """The error envelope's fields for one item of a batch that was not accepted."""
+
+    status_code: int = Field(alias="statusCode", ge=400, le=599)
+    code: ErrorCode
+    error: str = Field(description="The HTTP reason phrase.")
+    message: str
+    details: list[ErrorDetail] = Field(
+        description="Fields are the batch body's (`runs[3].package_config_id`)."
+    )
+
+
+class BatchItemRefused(Out):
+    index: int = Field(ge=0, description="The item's position in `runs`.")
+    error: BatchItemError
+
+
+class PackageRunBatch(Out):
+    """One entry per submitted run, in input order: the accepted run, or why that item was refused."""
+
+    data: list[PackageRun | BatchItemRefused]
+
+
 class Deleted(Out):
     deleted: Literal[True]
 
@@ -456,6 +479,17 @@ def examples() -> dict[Any, dict[str, Any]]:
         Health: {"status": "ok"},
         Readiness: {"status": "ok", "checks": {"database": "ok", "broker": "ok"}},
     }
+    refused = {
+        "index": 1,
+        "error": {
+            "statusCode": 404,
+            "code": "not_found",
+            "error": "Not Found",
+            "message": "No package config with this ID exists for your organization.",
+            "details": [{"field": "runs[1].package_config_id", "message": "No package config with this ID…"}],
+        },
+    }
+    fixed[PackageRunBatch] = {"data": [presenters.package_run(accepted_run(values["package_run"])), refused]}
     by_status = {
         (PackageRun, 202): presenters.package_run(accepted_run(values["package_run"])),
         (WebhookDelivery, 202): presenters.webhook_delivery(redelivered(values["webhook_delivery"])),

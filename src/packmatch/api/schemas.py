@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import uuid
 from typing import Annotated, Any, TypeVar
 
 from fastapi.exceptions import RequestValidationError
@@ -16,7 +17,8 @@ from pydantic import (
     model_validator,
 )
 
-from packmatch.domain.models import FieldMapping, PassCriteria, Presence, Strategy
+from packmatch.domain.ids import Kind, parse_id
+from packmatch.domain.models import FieldMapping, InputRow, PassCriteria, Presence, Strategy
 from packmatch.domain.webhooks import WebhookEvent
 from packmatch.errors import FieldProblem, ValidationFailed
 
@@ -167,6 +169,28 @@ class PackageConfigReplace(PackageConfigCreate):
 class PackageRunCreate(Body):
     package_config_id: str
     input_documents: dict[str, Annotated[list[InputRowIn], Field(max_length=MAX_ROWS_PER_TYPE)]]
+
+    def to_domain(self) -> tuple[uuid.UUID, dict[str, list[InputRow]]]:
+        """The package config's id and the input documents, as `Runs.accept` takes them."""
+        config_id = parse_id(Kind.PACKAGE_CONFIG, self.package_config_id, field="package_config_id")
+        documents = {
+            name: [InputRow(**row.model_dump()) for row in rows]
+            for name, rows in self.input_documents.items()
+        }
+        return config_id, documents
+
+
+MAX_BATCH_RUNS = 1000
+
+
+class PackageRunBatchCreate(Body):
+    """Each item is checked on its own (as a `PackageRunCreate`), so one bad item fails only itself."""
+
+    runs: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=MAX_BATCH_RUNS,
+        description="Up to 1,000 package runs, each the body of `POST /v1/matching/packages/runs`.",
+    )
 
 
 # --- webhooks ----------------------------------------------------------------------------------

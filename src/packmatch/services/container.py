@@ -11,6 +11,7 @@ from packmatch.services.pipeline import Pipeline
 from packmatch.services.ports import Clock, Metrics, NoMetrics, Publisher, Resolver, WebhookSender, utcnow
 from packmatch.services.reference.cache import DEFAULT_MAX_MB, ReferenceCache
 from packmatch.services.reference.datasets import ReferenceData
+from packmatch.services.run_batches import RunBatches
 from packmatch.services.runs import Runs
 from packmatch.services.webhooks.address_guard import SystemResolver, UrlPolicy
 from packmatch.services.webhooks.deliveries import Deliveries, WebhookOptions
@@ -27,6 +28,7 @@ class Services:
     reference_data: ReferenceData
     configs: Configs
     runs: Runs
+    run_batches: RunBatches
     matching_runs: MatchingRuns
     pipeline: Pipeline
     metrics: Metrics
@@ -62,13 +64,15 @@ class Services:
             clock=clock,
             metrics=metrics,
         )
+        runs = Runs(db, publisher, clock, metrics)
         return cls(
             db=db,
             publisher=publisher,
             accounts=Accounts(db, clock),
             reference_data=ReferenceData(db, clock),
             configs=Configs(db, clock),
-            runs=Runs(db, publisher, clock, metrics),
+            runs=runs,
+            run_batches=RunBatches(runs),
             matching_runs=MatchingRuns(db),
             pipeline=Pipeline(db, publisher, clock, references, metrics),
             metrics=metrics,

@@ -5,6 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.engine import Connection
 
 from packmatch.domain.models import (
     InputRow,
@@ -79,6 +82,43 @@ def initial_slots(config: PackageConfig, documents: InputDocuments) -> list[Slot
     return slots
 
 
+@dataclass(frozen=True)
+class NewRun:
+    """A run about to be recorded: the run, the snapshot it works from, its input rows per slot."""
+
+    run: PackageRun
+    snapshot: RunSnapshot
+    inputs: list[Sequence[InputRow]]
+
+
+def load_snapshot(conn: Connection, organization_id: uuid.UUID, package_config_id: uuid.UUID) -> RunSnapshot:
+    """The package config and its matching configs as a run accepted now works from."""
+    config = config_store.get_package_config(conn, organization_id, package_config_id)
+    if config is None:
+        raise NotFound(PACKAGE_NOT_FOUND)
+    wanted = {slot.matching_config_id for slot in config.slots}
+    matching = config_store.get_matching_configs(conn, organization_id, wanted)
+    return RunSnapshot(package_config=config, matching_configs=matching)
+
+
+def new_run(
+    organization_id: uuid.UUID, snapshot: RunSnapshot, documents: InputDocuments, now: datetime
+) -> NewRun:
+    config = snapshot.package_config
+    run = PackageRun(
+        id=uuid.uuid4(),
+        organization_id=organization_id,
+        package_config_id=config.id,
+        status=RunStatus.RUNNING,
+        slots=tuple(initial_slots(config, documents)),
+        input_documents=distinct_document_ids(documents),
+        error=None,
+        created_at=now,
+        completed_at=None,
+    )
+    return NewRun(run, snapshot, [documents.get(slot.document_type, ()) for slot in config.slots])
+
+
 class Runs:
     def __init__(
         self, db: Database, publisher: Publisher, clock: Clock = utcnow, metrics: Metrics | None = None
@@ -93,35 +133,23 @@ class Runs:
     ) -> PackageRun:
         now = self.clock()
         with self.db.transaction() as conn:
-            config = config_store.get_package_config(conn, organization_id, package_config_id)
-            if config is None:
-                raise NotFound(PACKAGE_NOT_FOUND)
-            check_document_types(config, documents)
-            wanted = {slot.matching_config_id for slot in config.slots}
-            matching = config_store.get_matching_configs(conn, organization_id, wanted)
-            run = PackageRun(
-                id=uuid.uuid4(),
-                organization_id=organization_id,
-                package_config_id=config.id,
-                status=RunStatus.RUNNING,
-                slots=tuple(initial_slots(config, documents)),
-                input_documents=distinct_document_ids(documents),
-                error=None,
-                created_at=now,
-                completed_at=None,
-            )
-            snapshot = RunSnapshot(package_config=config, matching_configs=matching)
-            inputs = [documents.get(slot.document_type, ()) for slot in config.slots]
-            store.insert_run(conn, run, snapshot, inputs)
+            snapshot = load_snapshot(conn, organization_id, package_config_id)
+            check_document_types(snapshot.package_config, documents)
+            new = new_run(organization_id, snapshot, documents, now)
+            store.insert_run(conn, new.run, new.snapshot, new.inputs)
+        self.announce(new.run)
+        return new.run
+
+    def announce(self, run: PackageRun) -> None:
+        """After the commit that recorded `run`: log it, count it, send its slots' messages."""
         log.info(
             "run.accepted",
             run_id=str(run.id),
-            package_config_id=str(config.id),
+            package_config_id=str(run.package_config_id),
             slots=len(run.slots),
         )
         self.metrics.run_accepted()
         self._publish(run)
-        return run
 
     def _publish(self, run: PackageRun) -> None:
         # Sent after commit (SPEC §6), straight to the slots: a `fan_out` message would cost the

@@ -61,24 +61,17 @@ def insert_run(
     snapshot: RunSnapshot,
     inputs: Sequence[Sequence[InputRow]],
 ) -> None:
-    pending = sum(1 for s in run.slots if s.status is SlotStatus.PENDING)
-    conn.execute(
-        package_runs.insert().values(
-            id=run.id,
-            organization_id=run.organization_id,
-            package_config_id=run.package_config_id,
-            status=run.status.value,
-            snapshot=snapshot.model_dump(mode="json"),
-            input_documents=run.input_documents,
-            slots_pending=pending,
-            error=None,
-            created_at=run.created_at,
-            completed_at=None,
-            progress_at=run.created_at,
-            # `Runs.accept` sends the slots' messages as soon as this commits.
-            fanned_out_at=run.created_at,
-        )
-    )
+    insert_runs(conn, [(run, snapshot, inputs)])
+
+
+NewRunRows = tuple[PackageRun, RunSnapshot, Sequence[Sequence[InputRow]]]
+
+
+def insert_runs(conn: Connection, runs: Sequence[NewRunRows]) -> None:
+    """Record accepted runs and their slots: two statements however many runs there are."""
+    if not runs:
+        return
+    conn.execute(package_runs.insert(), [_run_values(run, snapshot) for run, snapshot, _ in runs])
     conn.execute(
         run_slots.insert(),
         [
@@ -88,9 +81,28 @@ def insert_run(
                 **slot.model_dump(mode="python"),
                 "input_rows": [row.model_dump(mode="json") for row in rows],
             }
+            for run, _, inputs in runs
             for i, (slot, rows) in enumerate(zip(run.slots, inputs, strict=True))
         ],
     )
+
+
+def _run_values(run: PackageRun, snapshot: RunSnapshot) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "organization_id": run.organization_id,
+        "package_config_id": run.package_config_id,
+        "status": run.status.value,
+        "snapshot": snapshot.model_dump(mode="json"),
+        "input_documents": run.input_documents,
+        "slots_pending": sum(1 for s in run.slots if s.status is SlotStatus.PENDING),
+        "error": None,
+        "created_at": run.created_at,
+        "completed_at": None,
+        "progress_at": run.created_at,
+        # `Runs.accept` sends the slots' messages as soon as this commits.
+        "fanned_out_at": run.created_at,
+    }
 
 
 def _slot(row: Any) -> SlotResult:

@@ -14,7 +14,7 @@ from packmatch.api import presenters
 from packmatch.api.deps import PageDep, PrincipalDep, ServicesDep
 from packmatch.api.schemas import PackageRunCreate
 from packmatch.domain.ids import Kind, parse_id
-from packmatch.domain.models import InputRow, PackageRun, RunStatus
+from packmatch.domain.models import PackageRun, RunStatus
 from packmatch.services.container import Services
 from packmatch.services.runs import RunFilters
 
@@ -46,10 +46,7 @@ async def create(
     services: ServicesDep,
     wait: Annotated[float, Query(ge=0, le=30, description="Seconds to hold the response until final.")] = 0,
 ) -> JSONResponse:
-    config_id = parse_id(Kind.PACKAGE_CONFIG, body.package_config_id, field="package_config_id")
-    documents = {
-        name: [InputRow(**row.model_dump()) for row in rows] for name, rows in body.input_documents.items()
-    }
+    config_id, documents = body.to_domain()
     run = await run_in_threadpool(services.runs.accept, principal.organization_id, config_id, documents)
     if wait > 0:
         run = await _wait_until_final(services, run, wait)
