@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from packmatch.logging import configure_logging, get_logger
 from packmatch.settings import Settings, load_settings
@@ -171,6 +171,41 @@ def _refuse(message: str, problems: Sequence[str] = ()) -> int:
     return 1
 
 
+def _runs_submit(args: argparse.Namespace, settings: Settings) -> int:
+    """Stream a JSON-lines file of runs through `POST …/runs/batch`; accepted run ids on stdout."""
+    import os
+
+    from packmatch.submit import SubmitError, http_post, submit
+
+    api_key = args.api_key or os.environ.get("PACKMATCH_API_KEY", "")
+    if not api_key:
+        return _refuse("an API key is needed: --api-key or PACKMATCH_API_KEY")
+    progress = _submit_progress()
+    try:
+        with open(args.file, "rb") as file:
+            report = submit(http_post(args.url, api_key), file, sys.stdout, sys.stderr, progress)
+    except OSError as exc:
+        return _refuse(f"cannot read {args.file}: {exc.strerror or exc}")
+    except SubmitError as exc:
+        return _refuse(str(exc))
+    log.info("runs.submitted", accepted=report.accepted, refused=len(report.refused), lines=report.lines)
+    return 1 if report.refused else 0
+
+
+def _submit_progress() -> Callable[[Any], None]:
+    """A bar counting runs on a terminal; otherwise a `runs.submit_progress` log line per batch."""
+    if not sys.stderr.isatty():
+        return lambda r: log.info("runs.submit_progress", accepted=r.accepted, refused=len(r.refused))
+    from tqdm import tqdm
+
+    bar = tqdm(unit=" runs", file=sys.stderr)
+
+    def show(report: Any) -> None:
+        bar.update(report.accepted + len(report.refused) - bar.n)
+
+    return show
+
+
 def _dead_letters(args: argparse.Namespace, settings: Settings) -> int:
     from packmatch.worker.broker import build_broker
     from packmatch.worker.dead_letters import read_dead_letters
@@ -241,6 +276,12 @@ def _parser() -> argparse.ArgumentParser:
     revoke = keys.add_parser("revoke", help="revoke an API key by its id")
     revoke.add_argument("key_id")
     revoke.set_defaults(handler=_keys_revoke)
+    runs = commands.add_parser("runs", help="package runs").add_subparsers(dest="runs", required=True)
+    submit = runs.add_parser("submit", help="submit a JSON-lines file of runs through the batch endpoint")
+    submit.add_argument("file", metavar="FILE.jsonl", help="one run (a POST …/runs body) per line")
+    submit.add_argument("--url", default="http://127.0.0.1:8000", help="the API's base URL")
+    submit.add_argument("--api-key", default=None, help="defaults to $PACKMATCH_API_KEY")
+    submit.set_defaults(handler=_runs_submit)
     reference = commands.add_parser("reference-data", help="manage reference data")
     imports = reference.add_subparsers(dest="reference_data", required=True).add_parser(
         "import", help="import a CSV file; prints the new dataset's id alone on stdout"
@@ -252,7 +293,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-ONE_SHOT = frozenset({"migrate", "keys", "demo", "dead-letters", "reference-data"})
+ONE_SHOT = frozenset({"migrate", "keys", "demo", "dead-letters", "reference-data", "runs"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
