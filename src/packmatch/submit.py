@@ -2,7 +2,7 @@
 
 Each line is the body of one `POST /v1/matching/packages/runs`. Lines are read as they come and sent
 in batches (`POST …/runs/batch`, at most 1,000 runs and about 8 MiB a request), so a file of any
-size is never held whole. Every batch carries an `Idempotency-Key` derived from its bytes: a
+size is never held whole. Every batch carries an `Idempotency-Key` derived from its first line's number and its bytes: a
 submission interrupted and started again within 24 h does not accept the runs it already sent.
 A 429 or 503 is retried after its `Retry-After`.
 
@@ -114,7 +114,10 @@ def http_post(base_url: str, api_key: str, timeout: float = 60.0) -> Post:
 def send(post: Post, batch: Batch, sleep: Callable[[float], None] = time.sleep) -> list[dict[str, Any]]:
     """The batch's entries; retried on 429/503 after `Retry-After`, refused with the API's message."""
     payload = batch.payload()
-    key = "packmatch-submit-" + hashlib.sha256(payload).hexdigest()
+    # Where the batch starts in the file, and its bytes: the same file sent again gets the same keys,
+    # two equal batches of one file get different ones.
+    digest = hashlib.sha256(b"%d:" % batch.lines[0] + payload).hexdigest()
+    key = f"packmatch-submit-{digest}"
     for attempt in range(RETRIES + 1):
         status, headers, body = post(payload, key)
         if status in (429, 503) and attempt < RETRIES:
