@@ -2,8 +2,9 @@
 
 Each line is the body of one `POST /v1/matching/packages/runs`. Lines are read as they come and sent
 in batches (`POST …/runs/batch`, at most 1,000 runs and about 8 MiB a request), so a file of any
-size is never held whole. Every batch carries an `Idempotency-Key` derived from its first line's number and its bytes: a
-submission interrupted and started again within 24 h does not accept the runs it already sent.
+size is never held whole. Every batch carries an `Idempotency-Key` derived from where it starts
+in the file and its bytes: a submission interrupted and started again within 24 h does not accept
+the runs it already sent.
 A 429 or 503 is retried after its `Retry-After`.
 
 On stdout, one JSON line per accepted run (`{"line": 3, "run_id": "run_…"}`); on stderr, one line
