@@ -6,6 +6,8 @@ import re
 import uuid
 from typing import Any
 
+import pytest
+
 from tests.e2e.conftest import Api, error_body, invoice
 
 MATCHING_RUNS = "/v1/matching/runs"
@@ -239,3 +241,16 @@ def test_results_of_an_unknown_matching_run_are_not_found(api: Api) -> None:
 def test_another_organizations_results_are_not_found(api: Api) -> None:
     _, matching_run = invoice_matching_run(api, [invoice()])
     error_body(api.other_organization().get(matching_run["links"]["results"]), 404, "not_found")
+
+
+@pytest.mark.parametrize(("limit", "status"), [(1000, 200), (1001, 400)])
+def test_a_page_of_results_holds_up_to_a_thousand(api: Api, limit: int, status: int) -> None:
+    run = api.run(api.shipment_world(), {"invoice": [invoice(f"doc_{i}") for i in range(3)]}).json()
+    matching_run = run["document_results"][0]["matching_run_id"]
+
+    response = api.get(f"/v1/matching/runs/{matching_run}/results", params={"limit": limit})
+
+    assert response.status_code == status, response.text
+    if status == 200:
+        assert response.json()["pagination"]["limit"] == 1000
+        assert len(response.json()["data"]) == 3

@@ -60,5 +60,17 @@ def row_page_request(
     return PageRequest(limit=limit, cursor=cursor, order=order)
 
 
+def result_page_request(
+    limit: Annotated[int, Query(ge=1, le=1000, description="Items per page (1–1,000).")] = 20,
+    cursor: Annotated[
+        str | None, Query(max_length=500, description="`next_cursor` of the previous page.")
+    ] = None,
+    order: Annotated[Literal["asc", "desc"], Query(description="`asc` = input order.")] = "asc",
+) -> PageRequest:
+    """A matching run's results: in input order by default, up to 1,000 a page (SPEC §2)."""
+    return PageRequest(limit=limit, cursor=cursor, order=order)
+
+
 PageDep = Annotated[PageRequest, Depends(page_request)]
+ResultPageDep = Annotated[PageRequest, Depends(result_page_request)]
 RowPageDep = Annotated[PageRequest, Depends(row_page_request)]

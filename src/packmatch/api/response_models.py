@@ -310,8 +310,12 @@ class PackageRunList(Page[PackageRun]):
     pass
 
 
+class ResultPagination(Pagination):
+    limit: int = Field(ge=1, le=1000)
+
+
 class MatchResultList(Page[MatchResult]):
-    pass
+    pagination: ResultPagination
 
 
 class WebhookList(Page[Webhook]):

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from packmatch.api import presenters
-from packmatch.api.deps import PrincipalDep, RowPageDep, ServicesDep
+from packmatch.api.deps import PrincipalDep, ResultPageDep, ServicesDep
 from packmatch.domain.ids import Kind, parse_id
 
 router = APIRouter(prefix=presenters.MATCHING_RUNS, tags=["matching runs"])
@@ -21,7 +21,7 @@ def get(matching_run_id: str, principal: PrincipalDep, services: ServicesDep) ->
 
 @router.get("/{matching_run_id}/results", summary="List a matching run's per-row results")
 def results(
-    matching_run_id: str, principal: PrincipalDep, services: ServicesDep, page: RowPageDep
+    matching_run_id: str, principal: PrincipalDep, services: ServicesDep, page: ResultPageDep
 ) -> dict[str, Any]:
     ident = parse_id(Kind.MATCHING_RUN, matching_run_id)
     found = services.matching_runs.results(principal.organization_id, ident, page)
