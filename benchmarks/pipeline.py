@@ -9,6 +9,11 @@ note, contract; one input row each), then:
 
 - **closed loop**: `--concurrency` clients submit bundles back to back for `--duration` seconds;
 - **open loop**: bundles submitted at a fixed rate (each of `--rates`) for `--duration` seconds;
+- **batches**: `--batch-clients` clients POST `--batch-size` runs per `…/runs/batch` request, back to
+  back, for `--duration` seconds;
+- **big bundles**: `--big-runs` runs of one slot with `--big-rows` input rows each against a
+  `--big-size`-row dataset, one after another: input rows matched and written per second end to
+  end, CPU per input row, then every result read back through `GET …/results?limit=1000`;
 - **inline**: the same bundles accepted, matched and finalized by the same services in this process
   with no HTTP and no queue (the synchronous baseline), and the engine alone; half of it before
   the queued phases and half after, since the machine's speed drifts (the report shows by how much).
@@ -106,6 +111,40 @@ def build_world(services: Services, rows: int, bundles: int) -> World:
     return World(key, org, package.id, made)
 
 
+@dataclass
+class BigWorld:
+    package_config_id: uuid.UUID
+    size: int
+    rows: list[dict[str, Any]]
+
+
+def build_big_world(services: Services, organization_id: uuid.UUID, size: int, rows: int) -> BigWorld:
+    """One required slot (the invoice shape) against a `size`-row dataset, and one bundle of `rows`
+    input rows for it."""
+    presence, mappings, seed = SLOTS["invoice"]
+    reference = bookings(size, seed + 10)
+    dataset = services.reference_data.create(
+        organization_id, "big reference", [{"id": r.id, **r.values} for r in reference]
+    )
+    fields = [
+        FieldMapping(source=s, target=t, strategy=strategy, weight=w, options=o)
+        for (s, t, strategy, o), w in mappings
+    ]
+    matching = services.configs.create_matching(
+        organization_id, MatchingConfigInput("big invoice", dataset.id, fields, threshold=0.8)
+    )
+    slot = Slot(document_type="invoice", matching_config_id=matching.id, presence=presence)
+    package = services.configs.create_package(
+        organization_id, PackageConfigInput("big bundle", [slot], PassCriteria())
+    )
+    values = invoices(reference, rows, seed + 110)
+    made = [
+        {"document_id": f"big-{i}", "extraction_row_id": f"row_{i}", "values": v}
+        for i, v in enumerate(values)
+    ]
+    return BigWorld(package.id, size, made)
+
+
 class Client:
     """One keep-alive HTTP connection per thread (the client's own CPU is not counted)."""
 
@@ -127,6 +166,25 @@ class Client:
         if response.status != 202:
             raise RuntimeError(f"POST /runs answered {response.status}: {answer[:300]!r}")
         return time.perf_counter() - started
+
+    def submit_batch(self, bundles: list[dict[str, Any]]) -> float:
+        """POST one batch of runs (`…/runs/batch`); returns the request's round trip in seconds."""
+        runs = [{"package_config_id": self.package, "input_documents": b} for b in bundles]
+        started = time.perf_counter()
+        answer = self.call("POST", "/v1/matching/packages/runs/batch", {"runs": runs}, expect=202)
+        if any("index" in entry for entry in answer["data"]):
+            raise RuntimeError(f"the batch refused runs: {str(answer)[:300]}")
+        return time.perf_counter() - started
+
+    def call(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
+        conn = self._connection()
+        conn.request(method, path, None if body is None else json.dumps(body), self.headers)
+        response = conn.getresponse()
+        answer = response.read()
+        self.local.used = time.monotonic()
+        if response.status != expect:
+            raise RuntimeError(f"{method} {path} answered {response.status}: {answer[:300]!r}")
+        return json.loads(answer)
 
     def _connection(self) -> http.client.HTTPConnection:
         """This thread's connection; a new one after 2 s idle, before uvicorn's keep-alive (5 s)
@@ -217,6 +275,7 @@ class Bench:
         self.world = build_world(self.services, args.rows, args.bundles)
         self.postgres = PostgresCpu(database_url)
         self.cluster = Cluster(database_url, workdir)
+        self.big: tuple[Phase, float] | None = None
 
     def start(self) -> None:
         broker = self.cluster.start_redis()
@@ -278,6 +337,62 @@ class Bench:
             return count, accept
 
         return self.queued(f"open loop, {rate:g} runs/s", load)
+
+    def batched(self, size: int, concurrency: int, duration: float) -> Phase:
+        """Closed loop of batches: `concurrency` clients each POST `size` runs per request."""
+
+        def load() -> tuple[int, list[float]]:
+            stop = time.monotonic() + duration
+            accept: list[float] = []
+            counter = iter(range(10**9))
+            lock = threading.Lock()
+
+            def loop() -> None:
+                while time.monotonic() < stop:
+                    with lock:
+                        first = next(counter) * size
+                    bundles = [self.world.bundles[(first + j) % len(self.world.bundles)] for j in range(size)]
+                    accept.append(self.client.submit_batch(bundles))
+
+            threads = [threading.Thread(target=loop) for _ in range(concurrency)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            return len(accept) * size, accept
+
+        return self.queued(f"batches of {size}, {concurrency} clients", load)
+
+    def big_bundles(self, big: BigWorld, runs: int) -> tuple[Phase, float]:
+        """`runs` runs of one slot with `big.rows_per_run` input rows each against the big dataset;
+        the phase counts input rows (not runs); also returns the results read back per second."""
+        client = Client(self.cluster.base, self.world.key, big.package_config_id)
+
+        def load() -> tuple[int, list[float]]:
+            accept = [client.submit({"invoice": big.rows}) for _ in range(runs)]
+            return runs, accept
+
+        phase = self.queued(f"big bundles, {len(big.rows)} rows × {big.size:,}", load)
+        return phase, self._read_results(client, big, runs)
+
+    def _read_results(self, client: Client, big: BigWorld, runs: int) -> float:
+        """Every result of the big runs read through `GET …/results?limit=1000`: results per second."""
+        listed = client.call(
+            "GET",
+            f"/v1/matching/packages/runs?package_config_id=pkg_{big.package_config_id}"
+            f"&limit={min(runs, 100)}",
+        )
+        matching_runs = [r["document_results"][0]["matching_run_id"] for r in listed["data"]]
+        started, read = time.perf_counter(), 0
+        for matching_run in matching_runs:
+            cursor = ""
+            while True:
+                page = client.call("GET", f"/v1/matching/runs/{matching_run}/results?limit=1000{cursor}")
+                read += len(page["data"])
+                if not page["pagination"]["has_more"]:
+                    break
+                cursor = f"&cursor={page['pagination']['next_cursor']}"
+        return read / (time.perf_counter() - started)
 
     def inline(self, count: int, when: str) -> tuple[Phase, Phase]:
         """The same bundles through the same services in this process: no HTTP, no queue."""
@@ -354,6 +469,20 @@ def report(phases: list[Phase], baselines: list[Phase], engines: list[Phase], id
     print(f"idle (no load): {1000 * idle:.1f} ms of CPU per second across the serving processes")
 
 
+def report_big(phase: Phase, read_per_s: float, args: argparse.Namespace) -> None:
+    rows = phase.runs * args.big_rows
+    ms = [1000 * x for x in phase.latencies]
+    per_row = "  ".join(f"{k} {1e6 * v / rows:.0f}" for k, v in phase.cpu.items())
+    print(
+        f"big bundles: {phase.runs} runs of one slot × {args.big_rows} input rows against "
+        f"{args.big_size:,} reference rows ({args.workers} worker processes)"
+    )
+    print(f"  matched and written: {rows / phase.seconds:,.0f} input rows/s end to end")
+    print(f"  accept→final per run: p50 {percentile(ms, 50):.0f} ms, max {max(ms):.0f} ms")
+    print(f"  CPU per input row (µs): {per_row}")
+    print(f"  results read back through GET …/results?limit=1000: {read_per_s:,.0f} results/s")
+
+
 def run_phases(
     bench: Bench, args: argparse.Namespace
 ) -> tuple[list[Phase], list[Phase], list[Phase], float, list[str]]:
@@ -364,6 +493,11 @@ def run_phases(
     with profiled(bench.cluster, args.profile, args.duration):
         phases = [bench.closed(args.concurrency, args.duration)]
     phases += [bench.open(rate, args.duration) for rate in args.rates]
+    phases += [bench.batched(args.batch_size, args.batch_clients, args.duration)]
+    if args.big_runs:
+        big = build_big_world(bench.services, bench.world.organization_id, args.big_size, args.big_rows)
+        bench.big_bundles(big, 1)  # warm-up: the workers build the big dataset's index
+        bench.big = bench.big_bundles(big, args.big_runs)
     after, engine_after = bench.inline(args.inline_runs - args.inline_runs // 2, "after")
     return phases, [before, after], [engine_before, engine_after], idle, bench.cluster.errors()
 
@@ -380,6 +514,11 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per phase")
     parser.add_argument("--rates", type=float, nargs="*", default=[50.0], help="open-loop rates (runs/s)")
     parser.add_argument("--inline-runs", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=100, help="runs per batch request")
+    parser.add_argument("--batch-clients", type=int, default=4, help="closed-loop batch clients")
+    parser.add_argument("--big-size", type=int, default=100_000, help="reference rows of the big dataset")
+    parser.add_argument("--big-rows", type=int, default=1000, help="input rows per big bundle")
+    parser.add_argument("--big-runs", type=int, default=10, help="big bundles (0: no big-bundle phase)")
     parser.add_argument(
         "--profile",
         type=Path,
@@ -408,6 +547,8 @@ def main() -> None:
     shape = f"{args.workers} worker processes × {args.threads} threads"
     print(f"{args.rows:,}-row datasets, 3-slot bundles; {shape}")
     report(phases, baselines, engines, idle)
+    if bench.big is not None:
+        report_big(*bench.big, args)
     print(f"error log lines: {len(errors)}")
     for line in errors[:5]:
         print("  ", line[:300])
