@@ -89,6 +89,8 @@ NESTED: dict[str, dict[str, dict[int, type[BaseModel]]]] = {
         "post": {202: rm.WebhookDelivery}
     },
 }
+# Creates that answer with many resources, so no `Location`.
+UNLOCATED = frozenset({f"{presenters.PACKAGE_RUNS}/batch"})
 PATH_IDS = {"webhook_id": Kind.WEBHOOK, "delivery_id": Kind.WEBHOOK_DELIVERY}
 
 OPERATIONS: dict[str, type[BaseModel] | None] = {
@@ -259,7 +261,8 @@ class Builder:
         models = success_models(target, method) or NESTED.get(path, {}).get(method, {})
         for status, model in models.items():
             headers = dict(base_headers)
-            if status in (201, 202) or (status == 200 and method == "post"):
+            located = status in (201, 202) or (status == 200 and method == "post")
+            if located and path not in UNLOCATED:
                 headers["Location"] = LOCATION
             if method in WRITE_METHODS:
                 headers["Idempotent-Replayed"] = REPLAYED
