@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from packmatch import __version__
 from packmatch.api import errors, openapi
@@ -59,36 +60,73 @@ def _body_limit(request: Request) -> int:
     return limit
 
 
-async def _request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    request_id = format_id(Kind.REQUEST, uuid.uuid4())
-    request.state.request_id = request_id
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(request_id=request_id)
-    started = time.perf_counter()
-    max_body = request.app.state.settings.max_body_bytes
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > max_body and not _streamed_upload(request):
-        response: Response = errors.error_response(
-            request, "payload_too_large", f"The request body exceeds {max_body} bytes."
-        )
-    else:
+class RequestContextMiddleware:
+    """The outermost layer of every request: its id (bound to the logs, on the response), the
+    413 for a declared body over the limit, 500/503 for what nothing else caught, the access log
+    line and the HTTP metrics.
+
+    A pure ASGI middleware: Starlette's `BaseHTTPMiddleware` (`@app.middleware("http")`) runs each
+    request in a task group with memory streams between it and the app, a measurable share of
+    the API's CPU per request (benchmarks/README.md)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = format_id(Kind.REQUEST, uuid.uuid4())
+        scope.setdefault("state", {})["request_id"] = request_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started, status = time.perf_counter(), [500]
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                MutableHeaders(scope=message)["X-Request-Id"] = request_id
+            await send(message)
+
         try:
-            response = await call_next(request)
+            await self._serve(scope, receive, send_with_id)
+        finally:
+            self._done(Request(scope), status[0], time.perf_counter() - started)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope)
+        max_body = request.app.state.settings.max_body_bytes
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > max_body and not _streamed_upload(request):
+            message = f"The request body exceeds {max_body} bytes."
+            await errors.error_response(request, "payload_too_large", message)(scope, receive, send)
+            return
+        started = [False]
+
+        async def send_tracked(message: Message) -> None:
+            started[0] = started[0] or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
         except Exception as exc:
-            response = errors.unavailable(request) if is_transient(exc) else errors.internal_error(request)
-    response.headers["X-Request-Id"] = request_id
-    seconds = time.perf_counter() - started
-    request.app.state.metrics.http_request(request.method, _route(request), response.status_code, seconds)
-    log.info(
-        "http.request",
-        method=request.method,
-        path=request.url.path,
-        status=response.status_code,
-        duration_ms=round(seconds * 1000, 1),
-        organization_id=getattr(request.state, "organization_id", None),
-    )
-    structlog.contextvars.clear_contextvars()
-    return response
+            if started[0]:
+                raise
+            failed = errors.unavailable(request) if is_transient(exc) else errors.internal_error(request)
+            await failed(scope, receive, send)
+
+    @staticmethod
+    def _done(request: Request, status: int, seconds: float) -> None:
+        request.app.state.metrics.http_request(request.method, _route(request), status, seconds)
+        log.info(
+            "http.request",
+            method=request.method,
+            path=request.url.path,
+            status=status,
+            duration_ms=round(seconds * 1000, 1),
+            organization_id=getattr(request.state, "organization_id", None),
+        )
+        structlog.contextvars.clear_contextvars()
 
 
 def _route(request: Request) -> str:
@@ -107,7 +145,7 @@ def _add_middleware(app: FastAPI, services: Services, limiter: RateLimiter | Non
     )
     if limiter is not None:
         app.add_middleware(RateLimitMiddleware, limiter=limiter)
-    app.middleware("http")(_request_context)
+    app.add_middleware(RequestContextMiddleware)
 
 
 def create_app(

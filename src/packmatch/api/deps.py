@@ -1,4 +1,7 @@
-"""FastAPI dependencies: services, the authenticated principal, pagination parameters."""
+"""FastAPI dependencies: services, the authenticated principal, pagination parameters.
+
+The ones that do no I/O are `async def`: FastAPI runs a plain `def` dependency in the thread pool,
+and those hand-offs were the largest single cost of a cheap request (py-spy, benchmarks/README.md)."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from packmatch.store.pagination import PageRequest
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -39,7 +42,7 @@ def get_principal(request: Request, services: ServicesDep) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def page_request(
+async def page_request(
     limit: Annotated[int, Query(ge=1, le=100, description="Items per page (1–100).")] = 20,
     cursor: Annotated[
         str | None, Query(max_length=500, description="`next_cursor` of the previous page.")
@@ -49,7 +52,7 @@ def page_request(
     return PageRequest(limit=limit, cursor=cursor, order=order)
 
 
-def row_page_request(
+async def row_page_request(
     limit: Annotated[int, Query(ge=1, le=100, description="Items per page (1–100).")] = 20,
     cursor: Annotated[
         str | None, Query(max_length=500, description="`next_cursor` of the previous page.")
@@ -60,7 +63,7 @@ def row_page_request(
     return PageRequest(limit=limit, cursor=cursor, order=order)
 
 
-def result_page_request(
+async def result_page_request(
     limit: Annotated[int, Query(ge=1, le=1000, description="Items per page (1–1,000).")] = 20,
     cursor: Annotated[
         str | None, Query(max_length=500, description="`next_cursor` of the previous page.")
