@@ -42,22 +42,21 @@ def get_principal(request: Request, services: ServicesDep) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
+Limit = Annotated[int, Query(ge=1, le=100, description="Items per page (1–100).")]
+Cursor = Annotated[str | None, Query(max_length=500, description="`next_cursor` of the previous page.")]
+InputOrder = Annotated[Literal["asc", "desc"], Query(description="`asc` = input order.")]
+
+
 async def page_request(
-    limit: Annotated[int, Query(ge=1, le=100, description="Items per page (1–100).")] = 20,
-    cursor: Annotated[
-        str | None, Query(max_length=500, description="`next_cursor` of the previous page.")
-    ] = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
     order: Annotated[Literal["asc", "desc"], Query(description="`desc` = newest first.")] = "desc",
 ) -> PageRequest:
     return PageRequest(limit=limit, cursor=cursor, order=order)
 
 
 async def row_page_request(
-    limit: Annotated[int, Query(ge=1, le=100, description="Items per page (1–100).")] = 20,
-    cursor: Annotated[
-        str | None, Query(max_length=500, description="`next_cursor` of the previous page.")
-    ] = None,
-    order: Annotated[Literal["asc", "desc"], Query(description="`asc` = input order.")] = "asc",
+    limit: Limit = 20, cursor: Cursor = None, order: InputOrder = "asc"
 ) -> PageRequest:
     """Rows and results are listed in input order by default; `order=desc` reverses it."""
     return PageRequest(limit=limit, cursor=cursor, order=order)
@@ -65,10 +64,8 @@ async def row_page_request(
 
 async def result_page_request(
     limit: Annotated[int, Query(ge=1, le=1000, description="Items per page (1–1,000).")] = 20,
-    cursor: Annotated[
-        str | None, Query(max_length=500, description="`next_cursor` of the previous page.")
-    ] = None,
-    order: Annotated[Literal["asc", "desc"], Query(description="`asc` = input order.")] = "asc",
+    cursor: Cursor = None,
+    order: InputOrder = "asc",
 ) -> PageRequest:
     """A matching run's results: in input order by default, up to 1,000 a page (SPEC §2)."""
     return PageRequest(limit=limit, cursor=cursor, order=order)
