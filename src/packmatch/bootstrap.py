@@ -58,13 +58,21 @@ class Runtime:
         """The metrics, plus the gauges an API scrape reads from the database and the broker."""
         with self._lock:
             if not self._state_exposed:
-                self.metrics.registry.register(StateCollector(self._runs_in_flight, self._queues, utcnow))
+                self.metrics.registry.register(
+                    StateCollector(self._runs_in_flight, self._queues, utcnow, self._awaiting_review)
+                )
                 self._state_exposed = True
         return self.metrics
 
     def _runs_in_flight(self) -> RunsInFlight:
         with self.services.db.transaction() as conn:
             return stats.runs_in_flight(conn)
+
+    def _awaiting_review(self) -> int:
+        from packmatch.store.reviews import runs_awaiting_review
+
+        with self.services.db.transaction() as conn:
+            return runs_awaiting_review(conn)
 
     def _queues(self) -> list[QueueDepth]:
         return [queue_depth(self.broker, self.settings.queue_name)]

@@ -98,6 +98,12 @@ class PrometheusMetrics:
             buckets=HTTP_BUCKETS,
             registry=registry,
         )
+        self.review_decisions = Counter(
+            "packmatch_review_decisions",
+            "Review decisions recorded, by kind (run, result) and outcome (approved, rejected).",
+            ["kind", "outcome"],
+            registry=registry,
+        )
         self.http_requests = Counter(
             "packmatch_http_requests",
             "HTTP requests answered, by route template and status code.",
@@ -132,6 +138,9 @@ class PrometheusMetrics:
         self.webhook_attempts.labels(outcome).inc()
         self.webhook_duration.observe(seconds)
 
+    def review_recorded(self, kind: str, outcome: str, count: int = 1) -> None:
+        self.review_decisions.labels(kind, outcome).inc(count)
+
     def http_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.http_requests.labels(method, route, str(status)).inc()
         self.http_duration.labels(method, route).observe(seconds)
@@ -145,10 +154,12 @@ class StateCollector(Collector):
         runs: Callable[[], RunsInFlight],
         queues: Callable[[], Sequence[QueueDepth]],
         clock: Callable[[], datetime],
+        awaiting_review: Callable[[], int] | None = None,
     ) -> None:
         self._runs = runs
         self._queues = queues
         self._clock = clock
+        self._awaiting_review = awaiting_review
 
     def describe(self) -> list[Metric]:
         return []  # nothing to check at registration, and no probe then
@@ -157,7 +168,10 @@ class StateCollector(Collector):
         up = GaugeMetricFamily(
             "packmatch_state_probe_up", "1 if the probe read its source.", labels=["probe"]
         )
-        for name, probe in (("runs", self._collect_runs), ("queues", self._collect_queues)):
+        probes = [("runs", self._collect_runs), ("queues", self._collect_queues)]
+        if self._awaiting_review is not None:
+            probes.append(("reviews", self._collect_reviews))
+        for name, probe in probes:
             try:
                 families = list(probe())
             except Exception as exc:
@@ -178,6 +192,14 @@ class StateCollector(Collector):
             "packmatch_oldest_running_run_age_seconds",
             "Age of the oldest run still running (0 when none is).",
             value=oldest,
+        )
+
+    def _collect_reviews(self) -> Iterator[Metric]:
+        assert self._awaiting_review is not None
+        yield GaugeMetricFamily(
+            "packmatch_runs_awaiting_review",
+            "Package runs with status review on which nobody has decided yet.",
+            value=self._awaiting_review(),
         )
 
     def _collect_queues(self) -> Iterator[Metric]:

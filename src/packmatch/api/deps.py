@@ -31,11 +31,21 @@ def _bearer(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+def is_review_post(request: Request) -> bool:
+    """The review POSTs (SPEC §3 Reviews) take the `review` scope as well as `write`."""
+    return request.method == "POST" and request.url.path.endswith(("/review", "/results/review"))
+
+
 def get_principal(request: Request, services: ServicesDep) -> Principal:
     principal = services.accounts.authenticate(_bearer(request))
     request.state.organization_id = str(principal.organization_id)
     structlog.contextvars.bind_contextvars(organization_id=str(principal.organization_id))
-    principal.require("read" if request.method in READ_METHODS else "write")
+    if request.method in READ_METHODS:
+        principal.require("read", "review")  # a reviewer reads everything
+    elif is_review_post(request):
+        principal.require("review", "write")
+    else:
+        principal.require("write")
     return principal
 
 

@@ -7,10 +7,8 @@ from typing import Any, TypeVar
 
 from packmatch.domain.ids import Kind, format_id
 from packmatch.domain.models import (
-    Candidate,
     MatchingConfig,
     MatchingRun,
-    MatchResult,
     PackageConfig,
     ReferenceDataset,
     ReferenceRow,
@@ -19,9 +17,12 @@ from packmatch.domain.models import (
 # The run's shape is shared with webhook payloads; these names stay part of this module.
 from packmatch.domain.public import PACKAGE_CONFIGS as PACKAGE_CONFIGS
 from packmatch.domain.public import PACKAGE_RUNS as PACKAGE_RUNS
+from packmatch.domain.public import match_result as match_result
 from packmatch.domain.public import package_run as package_run
+from packmatch.domain.public import reviewer as reviewer
 from packmatch.domain.public import score as score
 from packmatch.domain.public import timestamp as timestamp
+from packmatch.domain.reviews import ReviewRecord
 from packmatch.domain.webhooks import Webhook, WebhookDelivery
 from packmatch.store.pagination import Page
 
@@ -127,32 +128,29 @@ def matching_run(run: MatchingRun) -> dict[str, Any]:
     }
 
 
-def _candidate(candidate: Candidate) -> dict[str, Any]:
+def _review_record(record: ReviewRecord) -> dict[str, Any]:
     return {
-        "reference_row_id": candidate.reference_row_id,
-        "confidence": score(candidate.confidence),
-        "evidence": {
-            name: {
-                "strategy": e.strategy.value,
-                "score": score(e.score),
-                "source_value": e.source_value,
-                "reference_value": e.reference_value,
-                "reason": e.reason,
-            }
-            for name, e in candidate.evidence.items()
-        },
+        "id": format_id(Kind.REVIEW, record.id),
+        "notes": record.notes,
+        "reviewed_by": reviewer(record.reviewed_by),
+        "reviewed_at": timestamp(record.created_at),
     }
 
 
-def match_result(result: MatchResult) -> dict[str, Any]:
+def run_review_record(record: ReviewRecord) -> dict[str, Any]:
+    """One decision of a run's history: `decision`."""
+    shown = _review_record(record)
+    return {"id": shown.pop("id"), "decision": record.decision.value, **shown}
+
+
+def result_review_record(record: ReviewRecord) -> dict[str, Any]:
+    """One decision of a result's history: `status` and the `reference_row_id` it concerned."""
+    shown = _review_record(record)
     return {
-        "id": format_id(Kind.MATCH_RESULT, result.id),
-        "document_id": result.document_id,
-        "extraction_row_id": result.extraction_row_id,
-        "matched": result.matched,
-        "matched_reference_row_id": result.matched_reference_row_id,
-        "confidence": score(result.confidence),
-        "candidates": [_candidate(c) for c in result.candidates],
+        "id": shown.pop("id"),
+        "status": record.decision.value,
+        "reference_row_id": record.reference_row_id,
+        **shown,
     }
 
 

@@ -50,6 +50,7 @@ ErrorCode = Literal[
     "method_not_allowed",
     "conflict",
     "idempotency_key_in_use",
+    "precondition_failed",
     "payload_too_large",
     "unsupported_media_type",
     "idempotency_key_mismatch",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import (
@@ -191,6 +191,35 @@ class PackageRunBatchCreate(Body):
         max_length=MAX_BATCH_RUNS,
         description="Up to 1,000 package runs, each the body of `POST /v1/matching/packages/runs`.",
     )
+
+
+# --- reviews (SPEC §3 Reviews) ------------------------------------------------------------------
+
+Decided = Literal["approved", "rejected"]
+Notes = Annotated[str, StringConstraints(max_length=2000)] | None
+ReferenceRowId = Annotated[str, StringConstraints(min_length=1, max_length=200)] | None
+MAX_BULK_DECISIONS = 500
+
+
+class ResultReviewCreate(Body):
+    status: Decided
+    notes: Notes = None
+    reference_row_id: ReferenceRowId = Field(
+        default=None, description="One of the result's candidates; the top candidate if omitted."
+    )
+
+
+class BulkDecision(ResultReviewCreate):
+    result_id: str
+
+
+class BulkResultReviewCreate(Body):
+    decisions: list[BulkDecision] = Field(min_length=1, max_length=MAX_BULK_DECISIONS)
+
+
+class RunReviewCreate(Body):
+    decision: Decided
+    notes: Notes = None
 
 
 # --- webhooks ----------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ class Kind(StrEnum):
     WEBHOOK = "whk"
     WEBHOOK_DELIVERY = "whd"
     REQUEST = "req"
+    API_KEY = "key"
+    REVIEW = "rev"
 
 
 _LABELS = {
@@ -31,6 +33,8 @@ _LABELS = {
     Kind.WEBHOOK: "webhook",
     Kind.WEBHOOK_DELIVERY: "delivery",
     Kind.REQUEST: "request",
+    Kind.API_KEY: "API key",
+    Kind.REVIEW: "review",
 }
 
 

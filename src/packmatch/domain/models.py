@@ -9,6 +9,8 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from packmatch.domain.reviews import ResultReview, RunReview
+
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -224,6 +226,7 @@ class PackageRun(Frozen):
     error: str | None
     created_at: AwareDatetime
     completed_at: AwareDatetime | None
+    review: RunReview | None = None
 
 
 class MatchingRun(Frozen):
@@ -253,3 +256,5 @@ class MatchResult(Frozen):
     confidence: float
     candidates: tuple[Candidate, ...]
     created_at: datetime
+    review: ResultReview = ResultReview()
+    excluded_by_review: tuple[str, ...] = ()

@@ -13,12 +13,15 @@ from packmatch.domain.models import Frozen, RunStatus
 
 
 class WebhookEvent(StrEnum):
-    """`completed` fires for every final run; the others fire only for runs with that status."""
+    """`completed` fires for every final run; the next three only for runs with that status; the
+    `…reviewed` events for every review decision (SPEC §3 Reviews), to webhooks subscribed to them."""
 
     COMPLETED = "package_run.completed"
     FAILED = "package_run.failed"
     REVIEW = "package_run.review"
     ERROR = "package_run.error"
+    RUN_REVIEWED = "package_run.reviewed"
+    RESULT_REVIEWED = "matching_result.reviewed"
 
 
 class DeliveryStatus(StrEnum):

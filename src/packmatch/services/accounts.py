@@ -13,7 +13,8 @@ from packmatch.store import accounts as store
 from packmatch.store.db import Database
 
 KEY_PREFIX = "pmk_"
-SCOPES = frozenset({"read", "write"})
+SCOPES = frozenset({"read", "write", "review"})
+MAX_KEY_NAME = 200
 
 
 @dataclass(frozen=True)
@@ -21,9 +22,11 @@ class Principal:
     organization_id: uuid.UUID
     key_id: uuid.UUID
     scopes: frozenset[str]
+    name: str | None = None
 
-    def require(self, scope: str) -> None:
-        if scope not in self.scopes:
+    def require(self, scope: str, *alternatives: str) -> None:
+        """At least one of `scope` and `alternatives` (the review POSTs take `review` or `write`)."""
+        if scope not in self.scopes and not self.scopes.intersection(alternatives):
             raise InsufficientScope(f"This API key lacks the '{scope}' scope.")
 
 
@@ -45,9 +48,13 @@ class Accounts:
         self.db = db
         self.clock = clock
 
-    def create_key(self, organization: str, scopes: frozenset[str]) -> str:
+    def create_key(self, organization: str, scopes: frozenset[str], name: str | None = None) -> str:
+        """`name` (the holder, e.g. a reviewer) is shown in the review decisions the key records."""
         if not organization.strip():
             raise ValidationFailed("Organization name must not be empty.")
+        name = None if name is None else name.strip() or None
+        if name is not None and len(name) > MAX_KEY_NAME:
+            raise ValidationFailed(f"A key's name is at most {MAX_KEY_NAME} characters long.")
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         now = self.clock()
         with self.db.transaction() as conn:
@@ -59,6 +66,7 @@ class Accounts:
                 key_hash=hash_key(key),
                 scopes=scopes,
                 now=now,
+                name=name,
             )
         return key
 
@@ -74,7 +82,7 @@ class Accounts:
             record = store.find_key_by_hash(conn, hash_key(key))
         if record is None or record.revoked_at is not None:
             raise Unauthorized("Missing or invalid API key.")
-        return Principal(record.organization_id, record.id, record.scopes)
+        return Principal(record.organization_id, record.id, record.scopes, record.name)
 
     def list_keys(self, organization: str | None = None) -> list[tuple[str, store.KeyRecord]]:
         with self.db.transaction() as conn:

@@ -11,6 +11,8 @@ from packmatch.services.pipeline import Pipeline
 from packmatch.services.ports import Clock, Metrics, NoMetrics, Publisher, Resolver, WebhookSender, utcnow
 from packmatch.services.reference.cache import DEFAULT_MAX_MB, ReferenceCache
 from packmatch.services.reference.datasets import ReferenceData
+from packmatch.services.reviews.results import ResultReviews
+from packmatch.services.reviews.runs import RunReviews
 from packmatch.services.run_batches import RunBatches
 from packmatch.services.runs import Runs
 from packmatch.services.webhooks.address_guard import SystemResolver, UrlPolicy
@@ -34,6 +36,8 @@ class Services:
     metrics: Metrics
     webhooks: Webhooks
     deliveries: Deliveries
+    run_reviews: RunReviews
+    result_reviews: ResultReviews
 
     @classmethod
     def build(
@@ -78,4 +82,6 @@ class Services:
             metrics=metrics,
             webhooks=Webhooks(db, publisher, policy, clock),
             deliveries=deliveries,
+            run_reviews=RunReviews(db, publisher, clock, metrics),
+            result_reviews=ResultReviews(db, publisher, clock, metrics),
         )

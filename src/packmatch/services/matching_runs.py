@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from packmatch.domain.models import MatchingRun, MatchResult
+from packmatch.domain.reviews import ReviewStatus
 from packmatch.errors import NotFound
 from packmatch.store import runs as store
 from packmatch.store.db import Database
@@ -25,10 +26,14 @@ class MatchingRuns:
         return found
 
     def results(
-        self, organization_id: uuid.UUID, matching_run_id: uuid.UUID, request: PageRequest
+        self,
+        organization_id: uuid.UUID,
+        matching_run_id: uuid.UUID,
+        request: PageRequest,
+        review_status: ReviewStatus | None = None,
     ) -> Page[MatchResult]:
         with self.db.transaction() as conn:
             found = store.get_matching_run(conn, organization_id, matching_run_id)
             if found is None:
                 raise NotFound(NOT_FOUND)
-            return store.page_results(conn, found, request)
+            return store.page_results(conn, found, request, review_status)

@@ -40,6 +40,8 @@ class Metrics(Protocol):
 
     def webhook_attempt(self, outcome: str, seconds: float) -> None: ...
 
+    def review_recorded(self, kind: str, outcome: str, count: int = 1) -> None: ...
+
 
 class NoMetrics:
     """Counts nothing: for one-shot commands and tests that do not look at metrics."""
@@ -60,6 +62,9 @@ class NoMetrics:
         return None
 
     def webhook_attempt(self, outcome: str, seconds: float) -> None:
+        return None
+
+    def review_recorded(self, kind: str, outcome: str, count: int = 1) -> None:
         return None
 
 

@@ -19,6 +19,7 @@ from packmatch.domain.models import (
     SlotResult,
     SlotStatus,
 )
+from packmatch.domain.reviews import ReviewStatus
 from packmatch.errors import FieldProblem, NotFound, ValidationFailed
 from packmatch.logging import get_logger
 from packmatch.services.configs import PACKAGE_NOT_FOUND
@@ -40,6 +41,8 @@ InputDocuments = Mapping[str, Sequence[InputRow]]
 class RunFilters:
     package_config_id: uuid.UUID | None = None
     status: RunStatus | None = None
+    reviewed: bool | None = None
+    review_decision: ReviewStatus | None = None
 
 
 def check_document_types(config: PackageConfig, documents: InputDocuments) -> None:
@@ -176,4 +179,6 @@ class Runs:
                 request,
                 package_config_id=filters.package_config_id,
                 status=filters.status,
+                reviewed=filters.reviewed,
+                review_decision=filters.review_decision,
             )

@@ -20,6 +20,7 @@ class KeyRecord:
     scopes: frozenset[str]
     created_at: datetime
     revoked_at: datetime | None
+    name: str | None = None
 
 
 def find_organization(conn: Connection, name: str) -> uuid.UUID | None:
@@ -45,6 +46,7 @@ def insert_key(
     key_hash: str,
     scopes: frozenset[str],
     now: datetime,
+    name: str | None = None,
 ) -> uuid.UUID:
     key_id = uuid.uuid4()
     conn.execute(
@@ -55,6 +57,7 @@ def insert_key(
             key_hash=key_hash,
             scopes=",".join(sorted(scopes)),
             created_at=now,
+            name=name,
         )
     )
     return key_id
@@ -69,6 +72,7 @@ def _record(row: sa.Row[tuple[object, ...]]) -> KeyRecord:
         scopes=frozenset(s for s in m["scopes"].split(",") if s),
         created_at=m["created_at"],
         revoked_at=m["revoked_at"],
+        name=m["name"],
     )
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from packmatch.domain.models import (
+    Candidate,
     InputRow,
     MatchingRun,
     MatchingRunStatus,
@@ -28,6 +29,7 @@ from packmatch.domain.models import (
     SlotResult,
     SlotStatus,
 )
+from packmatch.domain.reviews import ResultReview, Reviewer, ReviewStatus, RunReview
 from packmatch.store.pagination import (
     Page,
     PageRequest,
@@ -208,10 +210,49 @@ _START_MATCHING_RUN = {
 }
 
 
+def _reviewer(m: Any) -> Reviewer | None:
+    key_id = m["reviewed_by_key_id"]
+    return None if key_id is None else Reviewer(key_id=key_id, name=m["reviewed_by_name"])
+
+
+def _run_review(m: Any) -> RunReview | None:
+    if m["review_decision"] is None:
+        return None
+    return RunReview(
+        decision=ReviewStatus(m["review_decision"]),
+        notes=m["review_notes"],
+        reviewed_by=_reviewer(m),
+        reviewed_at=m["reviewed_at"],
+    )
+
+
 def _run(row: Any, slots: list[SlotResult]) -> PackageRun:
     m = row._mapping
-    fields = {k: m[k] for k in PackageRun.model_fields if k != "slots"}
-    return PackageRun.model_validate({**fields, "slots": slots})
+    fields = {k: m[k] for k in PackageRun.model_fields if k not in ("slots", "review")}
+    return PackageRun.model_validate({**fields, "slots": slots, "review": _run_review(m)})
+
+
+_RESULT_FIELDS = [
+    k for k in MatchResult.model_fields if k not in ("candidates", "review", "excluded_by_review")
+]
+
+
+def result_of(row: Any) -> MatchResult:
+    """A `match_results` row (all columns) as a domain value."""
+    m = row._mapping
+    review = ResultReview(
+        status=ReviewStatus(m["review_status"]),
+        reference_row_id=m["review_reference_row_id"],
+        notes=m["review_notes"],
+        reviewed_by=_reviewer(m),
+        reviewed_at=m["reviewed_at"],
+    )
+    return MatchResult(
+        **{k: m[k] for k in _RESULT_FIELDS},
+        candidates=tuple(Candidate.model_validate(c) for c in m["candidates"]),
+        review=review,
+        excluded_by_review=tuple(m["excluded_by_review"]),
+    )
 
 
 def get_run(conn: Connection, organization_id: uuid.UUID | None, run_id: uuid.UUID) -> PackageRun | None:
@@ -231,12 +272,19 @@ def list_runs(
     *,
     package_config_id: uuid.UUID | None = None,
     status: RunStatus | None = None,
+    reviewed: bool | None = None,
+    review_decision: ReviewStatus | None = None,
 ) -> Page[PackageRun]:
     filters = [package_runs.c.organization_id == organization_id]
     if package_config_id is not None:
         filters.append(package_runs.c.package_config_id == package_config_id)
     if status is not None:
         filters.append(package_runs.c.status == status.value)
+    if reviewed is not None:
+        decision = package_runs.c.review_decision
+        filters.append(decision.is_not(None) if reviewed else decision.is_(None))
+    if review_decision is not None:
+        filters.append(package_runs.c.review_decision == review_decision.value)
     page = keyset_page(conn, package_runs, filters, request, lambda row: row)
     slots = _slots_by_run(conn, [row.id for row in page.items])
     items = [_run(row, slots[row.id]) for row in page.items]
@@ -347,8 +395,9 @@ def complete_slot(
             match_results.insert(),
             [
                 {
-                    **r.model_dump(mode="python", exclude={"candidates"}),
+                    **r.model_dump(mode="python", exclude={"candidates", "review", "excluded_by_review"}),
                     "candidates": [c.model_dump(mode="json") for c in r.candidates],
+                    "excluded_by_review": list(r.excluded_by_review),
                 }
                 for r in done.results
             ],
@@ -438,21 +487,43 @@ def get_matching_run(
     return None if row is None else _matching_run(row)
 
 
-def page_results(conn: Connection, matching_run: MatchingRun, request: PageRequest) -> Page[MatchResult]:
+def get_result(conn: Connection, matching_run_id: uuid.UUID, result_id: uuid.UUID) -> MatchResult | None:
+    row = conn.execute(
+        sa.select(match_results).where(
+            match_results.c.id == result_id, match_results.c.matching_run_id == matching_run_id
+        )
+    ).first()
+    return None if row is None else result_of(row)
+
+
+def page_results(
+    conn: Connection,
+    matching_run: MatchingRun,
+    request: PageRequest,
+    review_status: ReviewStatus | None = None,
+) -> Page[MatchResult]:
     """Results in input-row order (`order=desc` reverses), paged by row position."""
     column = match_results.c.position
     after = position_after(request)
-    query = sa.select(match_results).where(match_results.c.matching_run_id == matching_run.id)
+    filters = [match_results.c.matching_run_id == matching_run.id]
+    if review_status is not None:
+        filters.append(match_results.c.review_status == review_status.value)
+    query = sa.select(match_results).where(*filters)
     ascending = request.order == "asc"
     if after is not None:
         query = query.where(column > after if ascending else column < after)
     query = query.order_by(column.asc() if ascending else column.desc()).limit(request.limit + 1)
     rows = conn.execute(query).all()
-    items = [MatchResult.model_validate(dict(r._mapping)) for r in rows[: request.limit]]
+    items = [result_of(r) for r in rows[: request.limit]]
     more = len(rows) > request.limit
+    total = matching_run.rows_processed
+    if review_status is not None:
+        total = conn.execute(
+            sa.select(sa.func.count()).select_from(match_results).where(*filters)
+        ).scalar_one()
     return Page(
         items,
-        matching_run.rows_processed,
+        total,
         request.limit,
         position_cursor(items[-1].position) if more else None,
     )

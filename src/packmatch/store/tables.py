@@ -57,6 +57,18 @@ def _org() -> sa.Column[Any]:
     )
 
 
+def _review_columns(decision: str | None) -> list[sa.Column[Any]]:
+    """The latest decision's columns; the reviewer's name is kept as it was when they decided."""
+    columns = [] if decision is None else [sa.Column(decision, sa.String(16), nullable=True)]
+    return [
+        *columns,
+        sa.Column("review_notes", sa.Text, nullable=True),
+        sa.Column("reviewed_by_key_id", sa.Uuid, nullable=True),
+        sa.Column("reviewed_by_name", sa.String(200), nullable=True),
+        sa.Column("reviewed_at", UTCDateTime, nullable=True),
+    ]
+
+
 def _created() -> sa.Column[Any]:
     return sa.Column("created_at", UTCDateTime, nullable=False)
 
@@ -83,6 +95,8 @@ api_keys = sa.Table(
     sa.Column("scopes", sa.String(100), nullable=False),
     _created(),
     sa.Column("revoked_at", UTCDateTime, nullable=True),
+    # Who holds the key (`keys create --name`), shown in review decisions' `reviewed_by`.
+    sa.Column("name", sa.String(200), nullable=True),
 )
 
 reference_datasets = sa.Table(
@@ -189,6 +203,8 @@ package_runs = sa.Table(
     sa.Column("completed_at", UTCDateTime, nullable=True),
     sa.Column("progress_at", UTCDateTime, nullable=False),
     sa.Column("fanned_out_at", UTCDateTime, nullable=True),
+    # The latest review decision (SPEC §3 Reviews); every decision is kept in `run_reviews`.
+    *_review_columns("review_decision"),
     sa.Index("ix_package_runs_org_created", "organization_id", "created_at", "id"),
     sa.Index(
         "ix_package_runs_org_config_status_created",
@@ -260,6 +276,12 @@ match_results = sa.Table(
     sa.Column("confidence", sa.Float, nullable=False),
     sa.Column("candidates", JSONType, nullable=False),
     _created(),
+    # The latest review decision; every decision is kept in `result_reviews`.
+    sa.Column("review_status", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("review_reference_row_id", sa.String(200), nullable=True),
+    *_review_columns(None),
+    # Reference rows left out of this result's search by earlier rejections (SPEC §3 Feedback).
+    sa.Column("excluded_by_review", JSONType, nullable=False, server_default=sa.text("'[]'")),
     # One result per input row (SPEC §6).
     sa.UniqueConstraint("matching_run_id", "position", name="uq_match_results_row"),
 )
@@ -319,6 +341,8 @@ webhook_deliveries = sa.Table(
         nullable=False,
     ),
     sa.Column("package_run_id", sa.Uuid, nullable=False),
+    # What the delivery announces: the run (its completion) or a review decision (`rev_…`).
+    sa.Column("subject_id", sa.Uuid, nullable=False),
     sa.Column("event", sa.String(64), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),
@@ -331,8 +355,67 @@ webhook_deliveries = sa.Table(
     sa.Column("payload", JSONType, nullable=False),
     _created(),
     _updated(),
-    # One delivery per webhook and run, however often a finalize message arrives.
-    sa.UniqueConstraint("webhook_id", "package_run_id", name="uq_webhook_deliveries_run"),
+    # One delivery per webhook and subject (a run's completion, however often a finalize message
+    # arrives; one review decision).
+    sa.UniqueConstraint("webhook_id", "subject_id", name="uq_webhook_deliveries_subject"),
     sa.Index("ix_webhook_deliveries_webhook_created", "webhook_id", "created_at", "id"),
     sa.Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
+)
+
+
+# Review decisions (SPEC §3 Reviews): every one is kept, newest first by `created_at` (= reviewed_at).
+run_reviews = sa.Table(
+    "run_reviews",
+    metadata,
+    _id(),
+    _org(),
+    sa.Column(
+        "package_run_id",
+        sa.Uuid,
+        sa.ForeignKey("package_runs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("notes", sa.Text, nullable=True),
+    sa.Column("reviewed_by_key_id", sa.Uuid, nullable=False),
+    sa.Column("reviewed_by_name", sa.String(200), nullable=True),
+    _created(),
+    sa.Index("ix_run_reviews_run_created", "package_run_id", "created_at", "id"),
+)
+
+result_reviews = sa.Table(
+    "result_reviews",
+    metadata,
+    _id(),
+    _org(),
+    sa.Column(
+        "result_id",
+        sa.Uuid,
+        sa.ForeignKey("match_results.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("reference_row_id", sa.String(200), nullable=True),
+    sa.Column("notes", sa.Text, nullable=True),
+    sa.Column("reviewed_by_key_id", sa.Uuid, nullable=False),
+    sa.Column("reviewed_by_name", sa.String(200), nullable=True),
+    _created(),
+    sa.Index("ix_result_reviews_result_created", "result_id", "created_at", "id"),
+)
+
+# The rejected (document, reference row) pairs of a matching config: never candidates again for that
+# document. One row per rejecting result, so that changing that result's decision lifts only its own.
+review_exclusions = sa.Table(
+    "review_exclusions",
+    metadata,
+    sa.Column("matching_config_id", sa.Uuid, primary_key=True),
+    sa.Column("document_id", sa.String(200), primary_key=True),
+    sa.Column("reference_row_id", sa.String(200), primary_key=True),
+    sa.Column(
+        "result_id",
+        sa.Uuid,
+        sa.ForeignKey("match_results.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
 )

@@ -12,9 +12,11 @@ from starlette.concurrency import run_in_threadpool
 
 from packmatch.api import presenters
 from packmatch.api.deps import PageDep, PrincipalDep, ServicesDep
-from packmatch.api.schemas import PackageRunCreate
+from packmatch.api.schemas import Decided, PackageRunCreate
 from packmatch.domain.ids import Kind, parse_id
 from packmatch.domain.models import PackageRun, RunStatus
+from packmatch.domain.public import etag
+from packmatch.domain.reviews import ReviewStatus
 from packmatch.services.container import Services
 from packmatch.services.runs import RunFilters
 
@@ -62,8 +64,16 @@ def list_(
     page: PageDep,
     package_config_id: Annotated[str | None, Query(description="Only runs of this package config.")] = None,
     status: StatusFilter = None,
+    reviewed: Annotated[
+        bool | None, Query(description="Only runs a person has (true) or has not (false) reviewed.")
+    ] = None,
+    review_decision: Annotated[
+        Decided | None, Query(description="Only runs with this review decision.")
+    ] = None,
 ) -> dict[str, Any]:
     filters = RunFilters(
+        reviewed=reviewed,
+        review_decision=None if review_decision is None else ReviewStatus(review_decision),
         package_config_id=None
         if package_config_id is None
         else parse_id(Kind.PACKAGE_CONFIG, package_config_id, field="package_config_id"),
@@ -74,6 +84,8 @@ def list_(
 
 
 @router.get("/{run_id}", summary="Get a package run")
-def get(run_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+def get(run_id: str, principal: PrincipalDep, services: ServicesDep) -> JSONResponse:
+    """Served with an `ETag`: a review POST may name it in `If-Match` (SPEC §3 Reviews)."""
     run = services.runs.get(principal.organization_id, parse_id(Kind.PACKAGE_RUN, run_id))
-    return presenters.package_run(run)
+    shown = presenters.package_run(run)
+    return JSONResponse(shown, headers={"ETag": etag(shown)})

@@ -3,6 +3,8 @@
 - `record_deliveries` runs inside the transaction that finalizes a run (only if its guarded
   transition won): one `pending` delivery per active webhook of the organization whose events match,
   holding the run object as `GET /v1/matching/packages/runs/{id}` shows it.
+  `record_event_deliveries` does the same for the review events, inside the transaction that
+  records the decisions: one delivery per decision and subscribed webhook.
 - `publish_deliveries`, after that commit, sends one `deliver_webhook` message per delivery.
 - `Deliveries.deliver` (the actor) claims an attempt with a lease, signs and POSTs the body, and
   records the outcome: delivered, or failed with the next attempt scheduled *in the database*.
@@ -25,7 +27,7 @@ from packmatch import __version__
 from packmatch.domain.ids import Kind, format_id
 from packmatch.domain.models import PackageRun
 from packmatch.domain.public import package_run, timestamp
-from packmatch.domain.webhooks import DeliveryJob, DeliveryStatus, event_for, retry_delay
+from packmatch.domain.webhooks import DeliveryJob, DeliveryStatus, WebhookEvent, event_for, retry_delay
 from packmatch.logging import get_logger
 from packmatch.services.ports import Clock, Metrics, NoMetrics, Publisher, SendResult, WebhookSender, utcnow
 from packmatch.services.webhooks.address_guard import Network, RefusedUrl, UrlPolicy
@@ -49,31 +51,64 @@ class WebhookOptions:
     allow_private_networks: tuple[Network, ...] = ()
 
 
+def _delivery_row(
+    organization_id: uuid.UUID,
+    webhook_id: uuid.UUID,
+    event: WebhookEvent,
+    subject: EventSubject,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "organization_id": organization_id,
+        "webhook_id": webhook_id,
+        "package_run_id": subject.package_run_id,
+        "subject_id": subject.subject_id,
+        "event": event.value,
+        "status": DeliveryStatus.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "enqueued_at": now,  # its message is sent right after the commit
+        "payload": subject.payload,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+@dataclass(frozen=True)
+class EventSubject:
+    """What one delivery announces: the subject's id (a run, a review decision), the package run it
+    concerns, and the body's `data`."""
+
+    subject_id: uuid.UUID
+    package_run_id: uuid.UUID
+    payload: dict[str, Any]
+
+
 def record_deliveries(conn: Connection, run: PackageRun, now: datetime) -> list[uuid.UUID]:
     """The outbox rows for a run that has just become final (same transaction); their ids."""
     rows: list[dict[str, Any]] = []
-    data: dict[str, Any] | None = None
+    subject: EventSubject | None = None
     for hook in store.active_webhooks(conn, run.organization_id):
         event = event_for(run.status, hook.events)
         if event is None:
             continue
-        data = data or package_run(run)
-        rows.append(
-            {
-                "id": uuid.uuid4(),
-                "organization_id": run.organization_id,
-                "webhook_id": hook.id,
-                "package_run_id": run.id,
-                "event": event.value,
-                "status": DeliveryStatus.PENDING.value,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "enqueued_at": now,  # its message is sent right after the commit
-                "payload": data,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
+        subject = subject or EventSubject(run.id, run.id, package_run(run))
+        rows.append(_delivery_row(run.organization_id, hook.id, event, subject, now))
+    store.insert_deliveries(conn, rows)
+    return [row["id"] for row in rows]
+
+
+def record_event_deliveries(
+    conn: Connection,
+    organization_id: uuid.UUID,
+    event: WebhookEvent,
+    subjects: Sequence[EventSubject],
+    now: datetime,
+) -> list[uuid.UUID]:
+    """The outbox rows for `event` on each subject, for every active webhook subscribed to it."""
+    hooks = [h for h in store.active_webhooks(conn, organization_id) if event in h.events]
+    rows = [_delivery_row(organization_id, h.id, event, subject, now) for h in hooks for subject in subjects]
     store.insert_deliveries(conn, rows)
     return [row["id"] for row in rows]
 

@@ -1,0 +1,264 @@
+"""Reviews through HTTP (SPEC §3 Reviews): results one by one and in bulk, runs, histories, ETags."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from packmatch.bootstrap import Runtime
+from tests.e2e.conftest import Api, error_body, invoice
+
+RUNS = "/v1/matching/packages/runs"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def reviews_api(
+    request: pytest.FixtureRequest,
+    make_runtime: Callable[..., Runtime],
+    sqlite_url: str,
+    start_api: Callable[[Runtime], Api],
+) -> Api:
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else sqlite_url
+    return start_api(make_runtime(database_url=url))
+
+
+def reviewer(api: Api, name: str = "Dana (AP team)", scopes: str = "review") -> Api:
+    key = api.runtime.services.accounts.create_key("acme", frozenset(scopes.split(",")), name)
+    return Api(api.client, api.runtime, key)
+
+
+def final_run(api: Api, config: str, documents: dict[str, Any]) -> dict[str, Any]:
+    response = api.run(config, documents)
+    assert response.status_code == 200, response.text
+    run: dict[str, Any] = response.json()
+    return run
+
+
+def review_run(api: Api) -> dict[str, Any]:
+    """A run with verdict `review`: the expected delivery note is missing."""
+    config = api.shipment_world(("required", "expected"))
+    run = final_run(api, config, {"invoice": [invoice("doc_1"), invoice("doc_2", booking_reference="XYZ")]})
+    assert run["status"] == "review"
+    return run
+
+
+def results_of(api: Api, run: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    mr = run["document_results"][0]["matching_run_id"]
+    page = api.get(f"/v1/matching/runs/{mr}/results")
+    assert page.status_code == 200, page.text
+    return mr, page.json()["data"]
+
+
+def test_results_and_runs_carry_an_undecided_review(reviews_api: Api) -> None:
+    run = review_run(reviews_api)
+    assert run["review"] is None
+    _, results = results_of(reviews_api, run)
+    assert results[0]["review"] == {
+        "status": "pending", "reference_row_id": None, "notes": None, "reviewed_by": None, "reviewed_at": None,
+    }  # fmt: skip
+    assert results[0]["excluded_by_review"] == []
+
+
+def test_approving_a_result_takes_the_top_candidate_and_names_the_reviewer(reviews_api: Api) -> None:
+    run = review_run(reviews_api)
+    mr, results = results_of(reviews_api, run)
+    dana = reviewer(reviews_api)
+    response = dana.post(f"/v1/matching/runs/{mr}/results/{results[0]['id']}/review", json={"status": "approved"})
+    assert response.status_code == 200, response.text
+    review = response.json()["review"]
+    assert review["status"] == "approved"
+    assert review["reference_row_id"] == results[0]["candidates"][0]["reference_row_id"]
+    assert review["reviewed_by"]["name"] == "Dana (AP team)"
+    assert review["reviewed_by"]["key_id"].startswith("key_")
+    assert dana.key not in response.text
+    assert response.headers["ETag"]
+
+
+def test_a_reference_row_that_is_not_a_candidate_is_a_400(reviews_api: Api) -> None:
+    run = review_run(reviews_api)
+    mr, results = results_of(reviews_api, run)
+    path = f"/v1/matching/runs/{mr}/results/{results[0]['id']}/review"
+    body = error_body(
+        reviews_api.post(path, json={"status": "approved", "reference_row_id": "nope"}), 400, "validation_error"
+    )
+    assert body["details"][0]["field"] == "reference_row_id"
+    bad = error_body(reviews_api.post(path, json={"status": "maybe"}), 400, "validation_error")
+    assert bad["details"][0]["field"] == "status"
+    long = error_body(reviews_api.post(path, json={"status": "rejected", "notes": "x" * 2001}), 400, "validation_error")
+    assert long["details"][0]["field"] == "notes"
+
+
+def test_approving_a_result_without_candidates_is_a_conflict(reviews_api: Api) -> None:
+    config = reviews_api.shipment_world(("required",))
+    nothing = invoice("doc_9", booking_reference="NONE", carrier="zzz", total="1", ship_date="1990-01-01")
+    run = final_run(reviews_api, config, {"invoice": [nothing]})
+    mr, results = results_of(reviews_api, run)
+    assert results[0]["candidates"] == []
+    path = f"/v1/matching/runs/{mr}/results/{results[0]['id']}/review"
+    error_body(reviews_api.post(path, json={"status": "approved"}), 409, "conflict")
+
+
+def test_review_status_filter_and_its_total(reviews_api: Api) -> None:
+    run = review_run(reviews_api)
+    mr, results = results_of(reviews_api, run)
+    reviewed = reviews_api.post(f"/v1/matching/runs/{mr}/results/{results[0]['id']}/review", json={"status": "rejected"})
+    assert reviewed.status_code == 200
+    rejected = reviews_api.get(f"/v1/matching/runs/{mr}/results?review_status=rejected").json()
+    pending = reviews_api.get(f"/v1/matching/runs/{mr}/results?review_status=pending").json()
+    assert [r["id"] for r in rejected["data"]] == [results[0]["id"]]
+    assert (rejected["pagination"]["total"], pending["pagination"]["total"]) == (1, 1)
+    error_body(reviews_api.get(f"/v1/matching/runs/{mr}/results?review_status=maybe"), 400, "validation_error")
+
+
+def test_bulk_review_is_all_or_nothing(reviews_api: Api) -> None:
+    run = review_run(reviews_api)
+    mr, results = results_of(reviews_api, run)
+    bad = {"decisions": [{"result_id": results[0]["id"], "status": "approved"},
+                         {"result_id": results[1]["id"], "status": "maybe"}]}  # fmt: skip
+    body = error_body(reviews_api.post(f"/v1/matching/runs/{mr}/results/review", json=bad), 400, "validation_error")
+    assert body["details"][0]["field"] == "decisions[1].status"
+    unknown = {"decisions": [{"result_id": results[0]["id"], "status": "approved"},
+                             {"result_id": "mres_00000000-0000-4000-8000-000000000000", "status": "rejected"}]}  # fmt: skip
+    body = error_body(reviews_api.post(f"/v1/matching/runs/{mr}/results/review", json=unknown), 400, "validation_error")
+    assert body["details"][0]["field"] == "decisions[1].result_id"
+    still = reviews_api.get(f"/v1/matching/runs/{mr}/results?review_status=pending").json()
+    assert still["pagination"]["total"] == 2
+    good = {"decisions": [{"result_id": results[1]["id"], "status": "rejected", "notes": "wrong vendor"},
+                          {"result_id": results[0]["id"], "status": "approved"}]}  # fmt: skip
+    response = reviews_api.post(f"/v1/matching/runs/{mr}/results/review", json=good)
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    assert [r["id"] for r in data] == [results[1]["id"], results[0]["id"]]
+    assert [r["review"]["status"] for r in data] == ["rejected", "approved"]
+    error_body(reviews_api.post(f"/v1/matching/runs/{mr}/results/review", json={"decisions": []}), 400, "validation_error")
+
+
+def test_a_run_review_keeps_the_status_and_feeds_the_queue_filters(reviews_api: Api) -> None:
+    run = review_run(reviews_api)
+    queue = f"{RUNS}?package_config_id={run['package_config_id']}&status=review&reviewed=false"
+    assert reviews_api.get(queue).json()["pagination"]["total"] == 1
+    dana = reviewer(reviews_api)
+    response = dana.post(f"{RUNS}/{run['id']}/review", json={"decision": "approved", "notes": "checked by phone"})
+    assert response.status_code == 200, response.text
+    shown = response.json()
+    assert shown["status"] == "review"
+    assert shown["review"]["decision"] == "approved"
+    assert shown["review"]["links"]["history"] == f"{RUNS}/{run['id']}/reviews"
+    assert reviews_api.get(queue).json()["pagination"]["total"] == 0
+    approved = reviews_api.get(f"{RUNS}?reviewed=true&review_decision=approved").json()
+    assert [r["id"] for r in approved["data"]] == [run["id"]]
+    assert reviews_api.get(f"{RUNS}?review_decision=rejected").json()["pagination"]["total"] == 0
+    error_body(reviews_api.get(f"{RUNS}?review_decision=pending"), 400, "validation_error")
+
+
+def test_a_running_or_error_run_cannot_be_reviewed(reviews_api: Api) -> None:
+    config = reviews_api.shipment_world(("required",))
+    body = {"package_config_id": config, "input_documents": {"invoice": [invoice()]}}
+    accepted = reviews_api.post(RUNS, json=body).json()
+    # the run may already be final; force the check on a run that is certainly running
+    with reviews_api.runtime.services.db.transaction() as conn:
+        import sqlalchemy as sa
+
+        from packmatch.store.tables import package_runs
+
+        conn.execute(package_runs.update().values(status="running"))
+    error_body(reviews_api.post(f"{RUNS}/{accepted['id']}/review", json={"decision": "approved"}), 409, "conflict")
+    with reviews_api.runtime.services.db.transaction() as conn:
+        conn.execute(package_runs.update().values(status="error", error="x"))
+        assert sa is not None
+    error_body(reviews_api.post(f"{RUNS}/{accepted['id']}/review", json={"decision": "approved"}), 409, "conflict")
+
+
+def test_history_is_newest_first_and_keeps_every_decision(reviews_api: Api) -> None:
+    run = review_run(reviews_api)
+    for decision in ("approved", "rejected", "approved"):
+        assert reviews_api.post(f"{RUNS}/{run['id']}/review", json={"decision": decision}).status_code == 200
+    history = reviews_api.get(f"{RUNS}/{run['id']}/reviews").json()
+    assert [h["decision"] for h in history["data"]] == ["approved", "rejected", "approved"]
+    assert history["pagination"]["total"] == 3
+    assert history["data"][0]["id"].startswith("rev_")
+    oldest = reviews_api.get(f"{RUNS}/{run['id']}/reviews?order=asc&limit=1").json()
+    assert oldest["data"][0]["id"] == history["data"][2]["id"]
+    mr, results = results_of(reviews_api, run)
+    path = f"/v1/matching/runs/{mr}/results/{results[0]['id']}"
+    reviews_api.post(f"{path}/review", json={"status": "rejected", "notes": "n1"})
+    reviews_api.post(f"{path}/review", json={"status": "approved"})
+    items = reviews_api.get(f"{path}/reviews").json()["data"]
+    assert [(i["status"], i["notes"]) for i in items] == [("approved", None), ("rejected", "n1")]
+    assert set(items[0]) == {"id", "status", "reference_row_id", "notes", "reviewed_by", "reviewed_at"}
+
+
+def test_a_stale_if_match_is_a_412_and_writes_nothing(reviews_api: Api) -> None:
+    run = review_run(reviews_api)
+    got = reviews_api.get(f"{RUNS}/{run['id']}")
+    tag = got.headers["ETag"]
+    ok = reviews_api.post(f"{RUNS}/{run['id']}/review", json={"decision": "approved"}, headers={"If-Match": tag})
+    assert ok.status_code == 200, ok.text
+    assert ok.headers["ETag"] != tag
+    stale = reviews_api.post(f"{RUNS}/{run['id']}/review", json={"decision": "rejected"}, headers={"If-Match": tag})
+    error_body(stale, 412, "precondition_failed")
+    assert reviews_api.get(f"{RUNS}/{run['id']}").json()["review"]["decision"] == "approved"
+    mr, results = results_of(reviews_api, run)
+    path = f"/v1/matching/runs/{mr}/results/{results[0]['id']}"
+    result_tag = reviews_api.get(path).headers["ETag"]
+    assert reviews_api.post(f"{path}/review", json={"status": "approved"}, headers={"If-Match": result_tag}).status_code == 200
+    error_body(
+        reviews_api.post(f"{path}/review", json={"status": "rejected"}, headers={"If-Match": result_tag}),
+        412,
+        "precondition_failed",
+    )
+    bulk = {"decisions": [{"result_id": results[0]["id"], "status": "rejected"}]}
+    error_body(
+        reviews_api.post(f"/v1/matching/runs/{mr}/results/review", json=bulk, headers={"If-Match": result_tag}),
+        412,
+        "precondition_failed",
+    )
+    assert reviews_api.get(path).json()["review"]["status"] == "approved"
+
+
+def test_scopes_tenancy_and_ids(reviews_api: Api) -> None:
+    run = review_run(reviews_api)
+    reader = reviewer(reviews_api, scopes="read")
+    error_body(reader.post(f"{RUNS}/{run['id']}/review", json={"decision": "approved"}), 403, "insufficient_scope")
+    dana = reviewer(reviews_api)
+    assert dana.get(f"{RUNS}/{run['id']}").status_code == 200
+    error_body(dana.post("/v1/matching/reference-data", json={"name": "x", "rows": []}), 403, "insufficient_scope")
+    other = reviews_api.other_organization()
+    error_body(other.post(f"{RUNS}/{run['id']}/review", json={"decision": "approved"}), 404, "not_found")
+    error_body(other.get(f"{RUNS}/{run['id']}/reviews"), 404, "not_found")
+    mr, results = results_of(reviews_api, run)
+    error_body(other.post(f"/v1/matching/runs/{mr}/results/{results[0]['id']}/review", json={"status": "approved"}), 404, "not_found")
+    error_body(other.get(f"/v1/matching/runs/{mr}/results/{results[0]['id']}"), 404, "not_found")
+    error_body(reviews_api.post(f"{RUNS}/nope/review", json={"decision": "approved"}), 400, "validation_error")
+    error_body(reviews_api.post(f"/v1/matching/runs/{mr}/results/run_{results[0]['id'][5:]}/review", json={"status": "approved"}), 400, "validation_error")
+
+
+def test_idempotency_key_replays_a_review(reviews_api: Api) -> None:
+    run = review_run(reviews_api)
+    dana = reviewer(reviews_api)
+    headers = {"Idempotency-Key": "rev-1"}
+    first = dana.post(f"{RUNS}/{run['id']}/review", json={"decision": "approved"}, headers=headers)
+    again = dana.post(f"{RUNS}/{run['id']}/review", json={"decision": "approved"}, headers=headers)
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json() == first.json()
+    assert dana.get(f"{RUNS}/{run['id']}/reviews").json()["pagination"]["total"] == 1
+    mismatch = dana.post(f"{RUNS}/{run['id']}/review", json={"decision": "rejected"}, headers=headers)
+    error_body(mismatch, 422, "idempotency_key_mismatch")
+
+
+def test_a_rejected_pair_is_never_a_candidate_again_for_that_document(reviews_api: Api) -> None:
+    config = reviews_api.shipment_world(("required",))
+    first = final_run(reviews_api, config, {"invoice": [invoice("doc_1")]})
+    mr, results = results_of(reviews_api, first)
+    top = results[0]["candidates"][0]["reference_row_id"]
+    rejected = reviews_api.post(f"/v1/matching/runs/{mr}/results/{results[0]['id']}/review", json={"status": "rejected"})
+    assert rejected.json()["review"]["reference_row_id"] == top
+    later = final_run(reviews_api, config, {"invoice": [invoice("doc_1"), invoice("doc_2")]})
+    _, again = results_of(reviews_api, later)
+    by_doc = {r["document_id"]: r for r in again}
+    assert top not in [c["reference_row_id"] for c in by_doc["doc_1"]["candidates"]]
+    assert by_doc["doc_1"]["excluded_by_review"] == [top]
+    assert by_doc["doc_2"]["candidates"][0]["reference_row_id"] == top
+    assert by_doc["doc_2"]["excluded_by_review"] == []
