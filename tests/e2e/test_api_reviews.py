@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from packmatch.bootstrap import Runtime
+from packmatch.store.tables import package_runs
 from tests.e2e.conftest import Api, error_body, invoice
 
 RUNS = "/v1/matching/packages/runs"
@@ -65,7 +66,9 @@ def test_approving_a_result_takes_the_top_candidate_and_names_the_reviewer(revie
     run = review_run(reviews_api)
     mr, results = results_of(reviews_api, run)
     dana = reviewer(reviews_api)
-    response = dana.post(f"/v1/matching/runs/{mr}/results/{results[0]['id']}/review", json={"status": "approved"})
+    response = dana.post(
+        f"/v1/matching/runs/{mr}/results/{results[0]['id']}/review", json={"status": "approved"}
+    )
     assert response.status_code == 200, response.text
     review = response.json()["review"]
     assert review["status"] == "approved"
@@ -81,12 +84,16 @@ def test_a_reference_row_that_is_not_a_candidate_is_a_400(reviews_api: Api) -> N
     mr, results = results_of(reviews_api, run)
     path = f"/v1/matching/runs/{mr}/results/{results[0]['id']}/review"
     body = error_body(
-        reviews_api.post(path, json={"status": "approved", "reference_row_id": "nope"}), 400, "validation_error"
+        reviews_api.post(path, json={"status": "approved", "reference_row_id": "nope"}),
+        400,
+        "validation_error",
     )
     assert body["details"][0]["field"] == "reference_row_id"
     bad = error_body(reviews_api.post(path, json={"status": "maybe"}), 400, "validation_error")
     assert bad["details"][0]["field"] == "status"
-    long = error_body(reviews_api.post(path, json={"status": "rejected", "notes": "x" * 2001}), 400, "validation_error")
+    long = error_body(
+        reviews_api.post(path, json={"status": "rejected", "notes": "x" * 2001}), 400, "validation_error"
+    )
     assert long["details"][0]["field"] == "notes"
 
 
@@ -103,13 +110,17 @@ def test_approving_a_result_without_candidates_is_a_conflict(reviews_api: Api) -
 def test_review_status_filter_and_its_total(reviews_api: Api) -> None:
     run = review_run(reviews_api)
     mr, results = results_of(reviews_api, run)
-    reviewed = reviews_api.post(f"/v1/matching/runs/{mr}/results/{results[0]['id']}/review", json={"status": "rejected"})
+    reviewed = reviews_api.post(
+        f"/v1/matching/runs/{mr}/results/{results[0]['id']}/review", json={"status": "rejected"}
+    )
     assert reviewed.status_code == 200
     rejected = reviews_api.get(f"/v1/matching/runs/{mr}/results?review_status=rejected").json()
     pending = reviews_api.get(f"/v1/matching/runs/{mr}/results?review_status=pending").json()
     assert [r["id"] for r in rejected["data"]] == [results[0]["id"]]
     assert (rejected["pagination"]["total"], pending["pagination"]["total"]) == (1, 1)
-    error_body(reviews_api.get(f"/v1/matching/runs/{mr}/results?review_status=maybe"), 400, "validation_error")
+    error_body(
+        reviews_api.get(f"/v1/matching/runs/{mr}/results?review_status=maybe"), 400, "validation_error"
+    )
 
 
 def test_bulk_review_is_all_or_nothing(reviews_api: Api) -> None:
@@ -117,11 +128,15 @@ def test_bulk_review_is_all_or_nothing(reviews_api: Api) -> None:
     mr, results = results_of(reviews_api, run)
     bad = {"decisions": [{"result_id": results[0]["id"], "status": "approved"},
                          {"result_id": results[1]["id"], "status": "maybe"}]}  # fmt: skip
-    body = error_body(reviews_api.post(f"/v1/matching/runs/{mr}/results/review", json=bad), 400, "validation_error")
+    body = error_body(
+        reviews_api.post(f"/v1/matching/runs/{mr}/results/review", json=bad), 400, "validation_error"
+    )
     assert body["details"][0]["field"] == "decisions[1].status"
     unknown = {"decisions": [{"result_id": results[0]["id"], "status": "approved"},
                              {"result_id": "mres_00000000-0000-4000-8000-000000000000", "status": "rejected"}]}  # fmt: skip
-    body = error_body(reviews_api.post(f"/v1/matching/runs/{mr}/results/review", json=unknown), 400, "validation_error")
+    body = error_body(
+        reviews_api.post(f"/v1/matching/runs/{mr}/results/review", json=unknown), 400, "validation_error"
+    )
     assert body["details"][0]["field"] == "decisions[1].result_id"
     still = reviews_api.get(f"/v1/matching/runs/{mr}/results?review_status=pending").json()
     assert still["pagination"]["total"] == 2
@@ -132,7 +147,11 @@ def test_bulk_review_is_all_or_nothing(reviews_api: Api) -> None:
     data = response.json()["data"]
     assert [r["id"] for r in data] == [results[1]["id"], results[0]["id"]]
     assert [r["review"]["status"] for r in data] == ["rejected", "approved"]
-    error_body(reviews_api.post(f"/v1/matching/runs/{mr}/results/review", json={"decisions": []}), 400, "validation_error")
+    error_body(
+        reviews_api.post(f"/v1/matching/runs/{mr}/results/review", json={"decisions": []}),
+        400,
+        "validation_error",
+    )
 
 
 def test_a_run_review_keeps_the_status_and_feeds_the_queue_filters(reviews_api: Api) -> None:
@@ -140,7 +159,9 @@ def test_a_run_review_keeps_the_status_and_feeds_the_queue_filters(reviews_api: 
     queue = f"{RUNS}?package_config_id={run['package_config_id']}&status=review&reviewed=false"
     assert reviews_api.get(queue).json()["pagination"]["total"] == 1
     dana = reviewer(reviews_api)
-    response = dana.post(f"{RUNS}/{run['id']}/review", json={"decision": "approved", "notes": "checked by phone"})
+    response = dana.post(
+        f"{RUNS}/{run['id']}/review", json={"decision": "approved", "notes": "checked by phone"}
+    )
     assert response.status_code == 200, response.text
     shown = response.json()
     assert shown["status"] == "review"
@@ -155,20 +176,13 @@ def test_a_run_review_keeps_the_status_and_feeds_the_queue_filters(reviews_api: 
 
 def test_a_running_or_error_run_cannot_be_reviewed(reviews_api: Api) -> None:
     config = reviews_api.shipment_world(("required",))
-    body = {"package_config_id": config, "input_documents": {"invoice": [invoice()]}}
-    accepted = reviews_api.post(RUNS, json=body).json()
-    # the run may already be final; force the check on a run that is certainly running
-    with reviews_api.runtime.services.db.transaction() as conn:
-        import sqlalchemy as sa
-
-        from packmatch.store.tables import package_runs
-
-        conn.execute(package_runs.update().values(status="running"))
-    error_body(reviews_api.post(f"{RUNS}/{accepted['id']}/review", json={"decision": "approved"}), 409, "conflict")
-    with reviews_api.runtime.services.db.transaction() as conn:
-        conn.execute(package_runs.update().values(status="error", error="x"))
-        assert sa is not None
-    error_body(reviews_api.post(f"{RUNS}/{accepted['id']}/review", json={"decision": "approved"}), 409, "conflict")
+    run = final_run(reviews_api, config, {"invoice": [invoice()]})
+    for status, error in (("running", None), ("error", "slot 'invoice' failed")):
+        with reviews_api.runtime.services.db.transaction() as conn:
+            conn.execute(package_runs.update().values(status=status, error=error))
+        refused = reviews_api.post(f"{RUNS}/{run['id']}/review", json={"decision": "approved"})
+        error_body(refused, 409, "conflict")
+    assert reviews_api.get(f"{RUNS}/{run['id']}/reviews").json()["pagination"]["total"] == 0
 
 
 def test_history_is_newest_first_and_keeps_every_decision(reviews_api: Api) -> None:
@@ -194,16 +208,25 @@ def test_a_stale_if_match_is_a_412_and_writes_nothing(reviews_api: Api) -> None:
     run = review_run(reviews_api)
     got = reviews_api.get(f"{RUNS}/{run['id']}")
     tag = got.headers["ETag"]
-    ok = reviews_api.post(f"{RUNS}/{run['id']}/review", json={"decision": "approved"}, headers={"If-Match": tag})
+    ok = reviews_api.post(
+        f"{RUNS}/{run['id']}/review", json={"decision": "approved"}, headers={"If-Match": tag}
+    )
     assert ok.status_code == 200, ok.text
     assert ok.headers["ETag"] != tag
-    stale = reviews_api.post(f"{RUNS}/{run['id']}/review", json={"decision": "rejected"}, headers={"If-Match": tag})
+    stale = reviews_api.post(
+        f"{RUNS}/{run['id']}/review", json={"decision": "rejected"}, headers={"If-Match": tag}
+    )
     error_body(stale, 412, "precondition_failed")
     assert reviews_api.get(f"{RUNS}/{run['id']}").json()["review"]["decision"] == "approved"
     mr, results = results_of(reviews_api, run)
     path = f"/v1/matching/runs/{mr}/results/{results[0]['id']}"
     result_tag = reviews_api.get(path).headers["ETag"]
-    assert reviews_api.post(f"{path}/review", json={"status": "approved"}, headers={"If-Match": result_tag}).status_code == 200
+    assert (
+        reviews_api.post(
+            f"{path}/review", json={"status": "approved"}, headers={"If-Match": result_tag}
+        ).status_code
+        == 200
+    )
     error_body(
         reviews_api.post(f"{path}/review", json={"status": "rejected"}, headers={"If-Match": result_tag}),
         412,
@@ -211,7 +234,9 @@ def test_a_stale_if_match_is_a_412_and_writes_nothing(reviews_api: Api) -> None:
     )
     bulk = {"decisions": [{"result_id": results[0]["id"], "status": "rejected"}]}
     error_body(
-        reviews_api.post(f"/v1/matching/runs/{mr}/results/review", json=bulk, headers={"If-Match": result_tag}),
+        reviews_api.post(
+            f"/v1/matching/runs/{mr}/results/review", json=bulk, headers={"If-Match": result_tag}
+        ),
         412,
         "precondition_failed",
     )
@@ -221,18 +246,34 @@ def test_a_stale_if_match_is_a_412_and_writes_nothing(reviews_api: Api) -> None:
 def test_scopes_tenancy_and_ids(reviews_api: Api) -> None:
     run = review_run(reviews_api)
     reader = reviewer(reviews_api, scopes="read")
-    error_body(reader.post(f"{RUNS}/{run['id']}/review", json={"decision": "approved"}), 403, "insufficient_scope")
+    error_body(
+        reader.post(f"{RUNS}/{run['id']}/review", json={"decision": "approved"}), 403, "insufficient_scope"
+    )
     dana = reviewer(reviews_api)
     assert dana.get(f"{RUNS}/{run['id']}").status_code == 200
-    error_body(dana.post("/v1/matching/reference-data", json={"name": "x", "rows": []}), 403, "insufficient_scope")
+    error_body(
+        dana.post("/v1/matching/reference-data", json={"name": "x", "rows": []}), 403, "insufficient_scope"
+    )
     other = reviews_api.other_organization()
     error_body(other.post(f"{RUNS}/{run['id']}/review", json={"decision": "approved"}), 404, "not_found")
     error_body(other.get(f"{RUNS}/{run['id']}/reviews"), 404, "not_found")
     mr, results = results_of(reviews_api, run)
-    error_body(other.post(f"/v1/matching/runs/{mr}/results/{results[0]['id']}/review", json={"status": "approved"}), 404, "not_found")
+    error_body(
+        other.post(f"/v1/matching/runs/{mr}/results/{results[0]['id']}/review", json={"status": "approved"}),
+        404,
+        "not_found",
+    )
     error_body(other.get(f"/v1/matching/runs/{mr}/results/{results[0]['id']}"), 404, "not_found")
-    error_body(reviews_api.post(f"{RUNS}/nope/review", json={"decision": "approved"}), 400, "validation_error")
-    error_body(reviews_api.post(f"/v1/matching/runs/{mr}/results/run_{results[0]['id'][5:]}/review", json={"status": "approved"}), 400, "validation_error")
+    error_body(
+        reviews_api.post(f"{RUNS}/nope/review", json={"decision": "approved"}), 400, "validation_error"
+    )
+    error_body(
+        reviews_api.post(
+            f"/v1/matching/runs/{mr}/results/run_{results[0]['id'][5:]}/review", json={"status": "approved"}
+        ),
+        400,
+        "validation_error",
+    )
 
 
 def test_idempotency_key_replays_a_review(reviews_api: Api) -> None:
@@ -253,7 +294,9 @@ def test_a_rejected_pair_is_never_a_candidate_again_for_that_document(reviews_ap
     first = final_run(reviews_api, config, {"invoice": [invoice("doc_1")]})
     mr, results = results_of(reviews_api, first)
     top = results[0]["candidates"][0]["reference_row_id"]
-    rejected = reviews_api.post(f"/v1/matching/runs/{mr}/results/{results[0]['id']}/review", json={"status": "rejected"})
+    rejected = reviews_api.post(
+        f"/v1/matching/runs/{mr}/results/{results[0]['id']}/review", json={"status": "rejected"}
+    )
     assert rejected.json()["review"]["reference_row_id"] == top
     later = final_run(reviews_api, config, {"invoice": [invoice("doc_1"), invoice("doc_2")]})
     _, again = results_of(reviews_api, later)

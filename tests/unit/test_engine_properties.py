@@ -19,6 +19,7 @@ from packmatch.domain.models import (
     RowMatch,
     Strategy,
 )
+from packmatch.engine.brute import FullScanMatcher
 from packmatch.engine.scoring import MAX_CANDIDATES, Matcher, score_row
 from packmatch.engine.strategies import STRATEGIES
 
@@ -207,3 +208,24 @@ def test_matcher_equals_a_brute_force_full_scan(
 ) -> None:
     expected = brute_force(mappings, threshold, rows, values)
     assert run_matcher(make_config, mappings, threshold, rows, values) == expected
+
+
+@PROPERTIES
+@given(MAPPINGS, THRESHOLDS, REFERENCE_ROWS, VALUES, st.data())
+def test_matcher_with_exclusions_equals_a_full_scan_without_those_rows(
+    make_config: MakeConfig,
+    mappings: list[FieldMapping],
+    threshold: float,
+    rows: list[ReferenceRow],
+    values: dict[str, Any],
+    data: st.DataObject,
+) -> None:
+    """Rows a reviewer rejected are left out exactly as if the dataset did not have them."""
+    ids = [row.id for row in rows]
+    excluded = frozenset(data.draw(st.lists(st.sampled_from(ids or ["r0"]), max_size=4)))
+    kept = [row for row in rows if row.id not in excluded]
+    expected = brute_force(mappings, threshold, kept, values)
+    matcher = Matcher(make_config(*mappings, threshold=threshold), rows)
+    assert matcher.match(InputRow(document_id="doc", values=values), excluded) == expected
+    full_scan = FullScanMatcher(make_config(*mappings, threshold=threshold), rows)
+    assert full_scan.match(InputRow(document_id="doc", values=values), excluded) == expected

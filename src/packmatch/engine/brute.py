@@ -8,7 +8,7 @@ as the baseline the benchmarks measure it against. Too slow for big datasets: us
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from packmatch.domain.models import InputRow, MatchingConfig, ReferenceRow, RowMatch
@@ -33,8 +33,12 @@ class FullScanMatcher:
         self._threshold = config.threshold
         self._rows = reference_rows
 
-    def match(self, row: InputRow) -> RowMatch:
-        best = heapq.nsmallest(MAX_CANDIDATES, self._scan(row.values), key=_rank)
+    def match(self, row: InputRow, excluded: Collection[str] = ()) -> RowMatch:
+        """``excluded``: reference row ids that must not be candidates (rejected by a reviewer)."""
+        hits = self._scan(row.values)
+        if excluded:
+            hits = (hit for hit in hits if hit.reference.id not in excluded)
+        best = heapq.nsmallest(MAX_CANDIDATES, hits, key=_rank)
         candidates = tuple(candidate(self._plan, row.values, hit.reference, hit.scores) for hit in best)
         return row_match(candidates, self._threshold)
 

@@ -10,9 +10,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from packmatch.domain.models import (
     Evidence,
@@ -23,6 +25,7 @@ from packmatch.domain.models import (
     RowMatch,
     SlotStatus,
 )
+from packmatch.engine.arrays import Rows
 from packmatch.engine.index import ReferenceIndex
 from packmatch.engine.plan import MAX_CANDIDATES, candidate, make_plan, row_match
 from packmatch.engine.search import Search
@@ -54,10 +57,22 @@ class Matcher:
         self._index = reference
         self._search = Search(self._plan, reference)
 
-    def match(self, row: InputRow) -> RowMatch:
-        positions = self._search.top(row.values)
+    def match(self, row: InputRow, excluded: Collection[str] = ()) -> RowMatch:
+        """``excluded``: reference row ids that must not be candidates (rejected by a reviewer)."""
+        positions = self._search.top(row.values, self._positions(excluded) if excluded else None)
         candidates = tuple(candidate(self._plan, row.values, self._index.row(p)) for p in positions)
         return row_match(candidates, self._threshold)
+
+    def _positions(self, ids: Collection[str]) -> Rows:
+        """Positions of these row ids (unknown ids ignored): `list.index` per id, as exclusions are
+        few and rare, so that the index keeps no id → position map for them."""
+        found = []
+        for row_id in set(ids):
+            try:
+                found.append(self._index.ids.index(row_id))
+            except ValueError:
+                continue
+        return np.array(sorted(found), dtype=np.int64)
 
 
 @dataclass(frozen=True, slots=True)

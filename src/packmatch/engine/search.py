@@ -86,14 +86,19 @@ class Search:
         self._total = float(self._weights.sum())
         self._pool_index = np.full(len(index), -1, dtype=np.int32)  # -1 between calls of _selective
 
-    def top(self, values: Mapping[str, Any]) -> list[int]:
-        """Positions of up to 5 rows with confidence > 0, best first, ties in row order."""
+    def top(self, values: Mapping[str, Any], excluded: Rows | None = None) -> list[int]:
+        """Positions of up to 5 rows with confidence > 0, best first, ties in row order; never one
+        of the ``excluded`` positions (a reviewer rejected them): the search runs as if those rows
+        were not in the index."""
         if not self._fields:
             return []
         pool = self._selective(values)
+        if excluded is not None:
+            pool = pool.take(np.flatnonzero(~np.isin(pool.rows, excluded)))
         queries = self._queries(values)
         if queries:
-            inside = pool.rows
+            # Rows "inside" are left out of step 3; the excluded rows with them.
+            inside = pool.rows if excluded is None else np.concatenate([pool.rows, excluded])
             pool, floor = self._fuzzy_inside(pool, queries)
             pool = self._fuzzy_outside(pool, inside, queries, floor)
         return self._rank(pool, queries)

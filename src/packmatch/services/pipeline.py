@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,10 +36,13 @@ from packmatch.logging import get_logger
 from packmatch.services.ports import Clock, Metrics, NoMetrics, Publisher, utcnow
 from packmatch.services.reference.cache import ReferenceCache
 from packmatch.services.webhooks.deliveries import publish_deliveries, record_deliveries
+from packmatch.store import reviews as review_store
 from packmatch.store import runs as store
 from packmatch.store.db import Database
 
 log = get_logger(__name__)
+
+Exclusions = Mapping[str, tuple[str, ...]]
 
 # A slot that runs longer than this records progress again, so that the reconciler (which re-drives
 # runs without progress for PACKMATCH_STALL_SECONDS, far above this) does not run it twice.
@@ -138,8 +141,12 @@ class Pipeline:
     def execute_slot(self, run_id: uuid.UUID, position: int) -> None:
         with self.db.transaction() as conn:
             job = store.start_slot(conn, run_id, position, self.clock())
-        if job is None:
-            return
+            if job is None:
+                return
+            # Rejected (document, reference row) pairs of this config: never candidates again.
+            excluded = review_store.exclusions(
+                conn, job.slot.matching_config_id, (r.document_id for r in job.rows)
+            )
         config = job.snapshot.matching_configs[job.slot.matching_config_id]
         matching_run_id = job.matching_run_id
         started = time.perf_counter()
@@ -150,8 +157,8 @@ class Pipeline:
         )
         bound.info("slot.started", rows=len(job.rows))
         matcher = Matcher(config, self._reference_rows(config))
-        matches = self._match_rows(run_id, matcher, job.rows)
-        done = _completion(matching_run_id, job.rows, matches, self.clock())
+        matches = self._match_rows(run_id, matcher, job.rows, excluded)
+        done = _completion(matching_run_id, job.rows, matches, self.clock(), excluded)
         criteria = job.snapshot.package_config.pass_criteria
         with self.db.transaction() as conn:
             now = self.clock()
@@ -166,12 +173,14 @@ class Pipeline:
         if finalized is not None:
             finalized.report(self.metrics, self.publisher)
 
-    def _match_rows(self, run_id: uuid.UUID, matcher: Matcher, rows: Sequence[InputRow]) -> list[RowMatch]:
+    def _match_rows(
+        self, run_id: uuid.UUID, matcher: Matcher, rows: Sequence[InputRow], excluded: Exclusions
+    ) -> list[RowMatch]:
         """Match every row; a long slot keeps telling the reconciler it is alive (progress_at)."""
         matches = []
         beat = time.monotonic()
         for row in rows:
-            matches.append(matcher.match(row))
+            matches.append(matcher.match(row, excluded.get(row.document_id, ())))
             if time.monotonic() - beat >= PROGRESS_EVERY_SECONDS:
                 with self.db.transaction() as conn:
                     store.touch_progress(conn, run_id, self.clock())
@@ -213,7 +222,11 @@ class Pipeline:
 
 
 def _completion(
-    matching_run_id: uuid.UUID, rows: Sequence[InputRow], matches: Sequence[RowMatch], now: datetime
+    matching_run_id: uuid.UUID,
+    rows: Sequence[InputRow],
+    matches: Sequence[RowMatch],
+    now: datetime,
+    excluded: Exclusions,
 ) -> store.SlotCompletion:
     outcome = slot_outcome(matches)
     results = [
@@ -228,6 +241,7 @@ def _completion(
             confidence=m.confidence,
             candidates=m.candidates,
             created_at=now,
+            excluded_by_review=excluded.get(row.document_id, ()),
         )
         for i, (row, m) in enumerate(zip(rows, matches, strict=True))
     ]
