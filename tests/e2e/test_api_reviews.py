@@ -57,7 +57,8 @@ def test_results_and_runs_carry_an_undecided_review(reviews_api: Api) -> None:
     assert run["review"] is None
     _, results = results_of(reviews_api, run)
     assert results[0]["review"] == {
-        "status": "pending", "reference_row_id": None, "notes": None, "reviewed_by": None, "reviewed_at": None,
+        "status": "pending", "reference_row_id": None, "notes": None,
+        "reviewed_by": None, "reviewed_at": None,
     }  # fmt: skip
     assert results[0]["excluded_by_review"] == []
 
@@ -132,8 +133,9 @@ def test_bulk_review_is_all_or_nothing(reviews_api: Api) -> None:
         reviews_api.post(f"/v1/matching/runs/{mr}/results/review", json=bad), 400, "validation_error"
     )
     assert body["details"][0]["field"] == "decisions[1].status"
+    missing = "mres_00000000-0000-4000-8000-000000000000"
     unknown = {"decisions": [{"result_id": results[0]["id"], "status": "approved"},
-                             {"result_id": "mres_00000000-0000-4000-8000-000000000000", "status": "rejected"}]}  # fmt: skip
+                             {"result_id": missing, "status": "rejected"}]}  # fmt: skip
     body = error_body(
         reviews_api.post(f"/v1/matching/runs/{mr}/results/review", json=unknown), 400, "validation_error"
     )
