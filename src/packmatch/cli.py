@@ -84,7 +84,7 @@ def _accounts(settings: Settings) -> Accounts:
 def _keys_create(args: argparse.Namespace, settings: Settings) -> int:
     from packmatch.services.accounts import parse_scopes
 
-    key = _accounts(settings).create_key(args.organization, parse_scopes(args.scopes))
+    key = _accounts(settings).create_key(args.organization, parse_scopes(args.scopes), args.name)
     print(key)
     return 0
 
@@ -93,7 +93,8 @@ def _keys_list(args: argparse.Namespace, settings: Settings) -> int:
     for org, record in _accounts(settings).list_keys(args.organization):
         state = "revoked" if record.revoked_at else "active"
         scopes = ",".join(sorted(record.scopes))
-        print(f"{record.id}  {org}  {record.prefix}…  {scopes}  {state}")
+        name = f"  {record.name}" if record.name else ""
+        print(f"{record.id}  {org}  {record.prefix}…  {scopes}  {state}{name}")
     return 0
 
 
@@ -192,6 +193,43 @@ def _runs_submit(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if report.refused else 0
 
 
+def _review_call(args: argparse.Namespace) -> Any:
+    import os
+
+    from packmatch.reviewing import http_call
+
+    api_key = args.api_key or os.environ.get("PACKMATCH_API_KEY", "")
+    return http_call(args.url, api_key) if api_key else None
+
+
+def _runs_pending_review(args: argparse.Namespace, settings: Settings) -> int:
+    """The reviewer's queue: runs with status `review` nobody has decided, one line each."""
+    from packmatch.reviewing import ReviewError, pending_review
+
+    call = _review_call(args)
+    if call is None:
+        return _refuse("an API key is needed: --api-key or PACKMATCH_API_KEY")
+    try:
+        count = pending_review(call, args.config, sys.stdout)
+    except ReviewError as exc:
+        return _refuse(str(exc))
+    print(f"{count} run(s) awaiting review", file=sys.stderr)
+    return 0
+
+
+def _runs_review(args: argparse.Namespace, settings: Settings) -> int:
+    from packmatch.reviewing import ReviewError, review_run
+
+    call = _review_call(args)
+    if call is None:
+        return _refuse("an API key is needed: --api-key or PACKMATCH_API_KEY")
+    try:
+        review_run(call, args.run_id, "approved" if args.approve else "rejected", args.notes, sys.stdout)
+    except ReviewError as exc:
+        return _refuse(str(exc))
+    return 0
+
+
 def _submit_progress() -> Callable[[Any], None]:
     """A bar counting runs on a terminal; otherwise a `runs.submit_progress` log line per batch."""
     if not sys.stderr.isatty():
@@ -268,7 +306,8 @@ def _parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(dest="keys", required=True)
     create = keys.add_parser("create", help="create an API key; prints it alone on stdout")
     create.add_argument("--organization", required=True)
-    create.add_argument("--scopes", default="read,write")
+    create.add_argument("--scopes", default="read,write", help="read, write, review (comma-separated)")
+    create.add_argument("--name", default=None, help="who holds the key; shown in review decisions")
     create.set_defaults(handler=_keys_create)
     listing = keys.add_parser("list", help="list API keys (never the keys themselves)")
     listing.add_argument("--organization", default=None)
@@ -282,6 +321,18 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("--url", default="http://127.0.0.1:8000", help="the API's base URL")
     submit.add_argument("--api-key", default=None, help="defaults to $PACKMATCH_API_KEY")
     submit.set_defaults(handler=_runs_submit)
+    pending = runs.add_parser("pending-review", help="runs with status review that nobody has decided")
+    pending.add_argument("--config", default=None, metavar="ID", help="only runs of this package config")
+    review = runs.add_parser("review", help="approve or reject a final run (its status stays)")
+    review.add_argument("run_id", metavar="RUN_ID")
+    choice = review.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--approve", action="store_true")
+    choice.add_argument("--reject", action="store_true")
+    review.add_argument("--notes", default=None, metavar="TEXT", help="up to 2,000 characters")
+    for sub, handler in ((pending, _runs_pending_review), (review, _runs_review)):
+        sub.add_argument("--url", default="http://127.0.0.1:8000", help="the API's base URL")
+        sub.add_argument("--api-key", default=None, help="defaults to $PACKMATCH_API_KEY")
+        sub.set_defaults(handler=handler)
     reference = commands.add_parser("reference-data", help="manage reference data")
     imports = reference.add_subparsers(dest="reference_data", required=True).add_parser(
         "import", help="import a CSV file; prints the new dataset's id alone on stdout"

@@ -67,7 +67,7 @@ RESOURCES = (
     ),
     Resource(
         presenters.PACKAGE_RUNS, Kind.PACKAGE_RUN, "package_run_id", rm.PackageRun, rm.PackageRunList,
-        created=(202, 200), refers=True,
+        created=(202, 200), refers=True, children={"reviews": rm.RunReviewList},
         nested_ids={"/document_results/0/matching_run_id": presenters.MATCHING_RUNS},
     ),
     Resource(
@@ -84,14 +84,30 @@ RESOURCES = (
 NESTED: dict[str, dict[str, dict[int, type[BaseModel]]]] = {
     f"{presenters.PACKAGE_RUNS}/batch": {"post": {202: rm.PackageRunBatch}},
     f"{presenters.WEBHOOKS}/{{webhook_id}}/rotate-secret": {"post": {200: rm.CreatedWebhook}},
+    f"{presenters.PACKAGE_RUNS}/{{run_id}}/review": {"post": {200: rm.PackageRun}},
+    f"{presenters.MATCHING_RUNS}/{{matching_run_id}}/results/review": {"post": {200: rm.ReviewedResults}},
+    f"{presenters.MATCHING_RUNS}/{{matching_run_id}}/results/{{result_id}}": {"get": {200: rm.MatchResult}},
+    f"{presenters.MATCHING_RUNS}/{{matching_run_id}}/results/{{result_id}}/review": {
+        "post": {200: rm.MatchResult}
+    },
+    f"{presenters.MATCHING_RUNS}/{{matching_run_id}}/results/{{result_id}}/reviews": {
+        "get": {200: rm.ResultReviewList}
+    },
     f"{presenters.WEBHOOKS}/{{webhook_id}}/deliveries/{{delivery_id}}": {"get": {200: rm.WebhookDelivery}},
     f"{presenters.WEBHOOKS}/{{webhook_id}}/deliveries/{{delivery_id}}/redeliver": {
         "post": {202: rm.WebhookDelivery}
     },
 }
 # Creates that answer with many resources, so no `Location`.
-UNLOCATED = frozenset({f"{presenters.PACKAGE_RUNS}/batch"})
-PATH_IDS = {"webhook_id": Kind.WEBHOOK, "delivery_id": Kind.WEBHOOK_DELIVERY}
+UNLOCATED = frozenset(
+    {f"{presenters.PACKAGE_RUNS}/batch", *(path for path in NESTED if path.endswith("/review"))}
+)
+PATH_IDS = {
+    "webhook_id": Kind.WEBHOOK,
+    "delivery_id": Kind.WEBHOOK_DELIVERY,
+    "matching_run_id": Kind.MATCHING_RUN,
+    "result_id": Kind.MATCH_RESULT,
+}
 
 OPERATIONS: dict[str, type[BaseModel] | None] = {
     "/healthz": rm.Health,
@@ -118,6 +134,7 @@ ERRORS = {
         "or `conflict`: the resource is in use (a dataset by a matching config, a matching config by a "
         "package config), or a delivery of an inactive webhook is redelivered.",
     ),
+    412: ("precondition_failed", "`If-Match` is not the current `ETag`: nothing was written."),
     413: ("payload_too_large", "The request body exceeds 10 MiB."),
     415: ("unsupported_media_type", "The body's `Content-Type` is none of those documented here."),
     422: ("idempotency_key_mismatch", "This `Idempotency-Key` was first used with a different request."),
@@ -273,7 +290,10 @@ class Builder:
             if links := self._links(target, method, model):
                 response["links"] = links
         negotiated = len(operation.get("requestBody", {}).get("content", {})) > 1
-        for status in error_statuses(target, method, negotiated):
+        statuses = error_statuses(target, method, negotiated)
+        if method == "post" and path.endswith("/review"):  # a review decision (SPEC §3 Reviews)
+            statuses = sorted({*statuses, 404, 412})
+        for status in statuses:
             retry = (
                 {"Retry-After": {**RETRY_AFTER, "required": status == 429}} if status in (429, 503) else {}
             )

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from packmatch.api import presenters
 from packmatch.domain import models as domain
+from packmatch.domain import reviews
 from packmatch.domain import webhooks as hooks
 from packmatch.domain.ids import Kind
 from packmatch.store.pagination import Page as StorePage
@@ -192,6 +193,57 @@ class PackageRunLinks(SelfLink):
     config: str
 
 
+KeyId = Annotated[str, Field(pattern=id_pattern(Kind.API_KEY))]
+RevId = Annotated[str, Field(pattern=id_pattern(Kind.REVIEW))]
+Decision = Literal["approved", "rejected"]
+
+
+class ReviewedBy(Out):
+    """The API key that decided: its id and name (`keys create --name`), never the key itself."""
+
+    key_id: KeyId
+    name: str | None
+
+
+class HistoryLink(Out):
+    history: str
+
+
+class RunReview(Out):
+    """Null on the run until someone decides; the run's `status` never changes."""
+
+    decision: Decision
+    notes: str | None
+    reviewed_by: ReviewedBy
+    reviewed_at: Timestamp
+    links: HistoryLink
+
+
+class ResultReview(Out):
+    status: Literal["pending", "approved", "rejected"]
+    reference_row_id: str | None
+    notes: str | None
+    reviewed_by: ReviewedBy | None
+    reviewed_at: Timestamp | None
+
+
+class RunReviewRecord(Out):
+    id: RevId
+    decision: Decision
+    notes: str | None
+    reviewed_by: ReviewedBy
+    reviewed_at: Timestamp
+
+
+class ResultReviewRecord(Out):
+    id: RevId
+    status: Decision
+    reference_row_id: str | None
+    notes: str | None
+    reviewed_by: ReviewedBy
+    reviewed_at: Timestamp
+
+
 class PackageRun(Out):
     id: RunId
     package_config_id: PkgId
@@ -202,6 +254,7 @@ class PackageRun(Out):
     created_at: Timestamp
     completed_at: Timestamp | None
     links: PackageRunLinks
+    review: RunReview | None
 
 
 class MatchingRunLinks(SelfLink):
@@ -248,6 +301,11 @@ class MatchResult(Out):
     matched_reference_row_id: str | None
     confidence: Score
     candidates: list[Candidate] = Field(max_length=5, description="Best first.")
+    review: ResultReview
+    excluded_by_review: list[str] = Field(
+        description="Reference rows left out of this result's search: a reviewer rejected them for this "
+        "document under this matching config."
+    )
 
 
 class WebhookLinks(SelfLink):
@@ -319,6 +377,20 @@ class MatchResultList(Page[MatchResult]):
     pagination: ResultPagination
 
 
+class RunReviewList(Page[RunReviewRecord]):
+    pass
+
+
+class ResultReviewList(Page[ResultReviewRecord]):
+    pass
+
+
+class ReviewedResults(Out):
+    """The bulk review's answer: the reviewed results, in the order of `decisions`."""
+
+    data: list[MatchResult]
+
+
 class WebhookList(Page[Webhook]):
     pass
 
@@ -375,6 +447,8 @@ _MR = uuid.UUID("c3d4e5f6-a7b8-4012-8def-345678901234")
 _MRES = uuid.UUID("d4e5f6a7-b8c9-4123-9ef0-456789012345")
 _WHK = uuid.UUID("e5f6a7b8-c9d0-4234-8f01-567890123456")
 _WHD = uuid.UUID("f6a7b8c9-d0e1-4345-9012-678901234567")
+_KEY = uuid.UUID("a7b8c9d0-e1f2-4456-8123-789012345678")
+_REV = uuid.UUID("b8c9d0e1-f2a3-4567-9234-890123456789")
 
 
 def sample_values() -> dict[str, Any]:
@@ -434,6 +508,14 @@ def sample_values() -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _record() -> Any:
+    who = reviews.Reviewer(key_id=_KEY, name="Dana (AP team)")
+    return reviews.ReviewRecord(
+        id=_REV, decision=reviews.ReviewStatus.APPROVED, reference_row_id="BK-1", notes=None,
+        reviewed_by=who, created_at=_AT,
+    )  # fmt: skip
+
+
 def _listed(item: dict[str, Any]) -> dict[str, Any]:
     return presenters.page(StorePage(items=[item], total=1, limit=20, next_cursor=None), lambda x: x)
 
@@ -468,6 +550,8 @@ def examples() -> dict[Any, dict[str, Any]]:
         Webhook: presenters.webhook(values["webhook"]),
         CreatedWebhook: presenters.created_webhook(values["webhook"]),
         WebhookDelivery: presenters.webhook_delivery(values["webhook_delivery"]),
+        RunReviewRecord: presenters.run_review_record(_record()),
+        ResultReviewRecord: presenters.result_review_record(_record()),
     }
     pages: dict[type[BaseModel], dict[str, Any]] = {
         ReferenceDataList: _listed(shown[ReferenceData]),
@@ -478,6 +562,8 @@ def examples() -> dict[Any, dict[str, Any]]:
         MatchResultList: _listed(shown[MatchResult]),
         WebhookList: _listed(shown[Webhook]),
         WebhookDeliveryList: _listed(shown[WebhookDelivery]),
+        RunReviewList: _listed(shown[RunReviewRecord]),
+        ResultReviewList: _listed(shown[ResultReviewRecord]),
     }
     fixed: dict[type[BaseModel], dict[str, Any]] = {
         Deleted: {"deleted": True},
@@ -494,6 +580,7 @@ def examples() -> dict[Any, dict[str, Any]]:
             "details": [{"field": "runs[1].package_config_id", "message": "No package config with this ID…"}],
         },
     }
+    fixed[ReviewedResults] = {"data": [shown[MatchResult]]}
     fixed[PackageRunBatch] = {"data": [presenters.package_run(accepted_run(values["package_run"])), refused]}
     by_status = {
         (PackageRun, 202): presenters.package_run(accepted_run(values["package_run"])),

@@ -82,13 +82,13 @@ def find_key_by_hash(conn: Connection, key_hash: str) -> KeyRecord | None:
 
 
 def list_keys(conn: Connection, organization_name: str | None = None) -> list[tuple[str, KeyRecord]]:
-    query = sa.select(organizations.c.name, api_keys).join(
+    query = sa.select(organizations.c.name.label("organization_name"), api_keys).join(
         organizations, organizations.c.id == api_keys.c.organization_id
     )
     if organization_name is not None:
         query = query.where(organizations.c.name == organization_name)
     rows = conn.execute(query.order_by(api_keys.c.created_at)).all()
-    return [(row.name, _record(row)) for row in rows]
+    return [(row.organization_name, _record(row)) for row in rows]
 
 
 def revoke_key(conn: Connection, key_id: uuid.UUID, now: datetime) -> bool:
