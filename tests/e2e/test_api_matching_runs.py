@@ -36,6 +36,8 @@ RESULT_KEYS = {
     "matched_reference_row_id",
     "confidence",
     "candidates",
+    "review",  # SPEC §3 Reviews
+    "excluded_by_review",
 }
 GOOD_CONFIDENCE = 0.9833  # see test_api_runs: the ship date is one day off with a 3-day tolerance
 

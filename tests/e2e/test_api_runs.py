@@ -148,9 +148,9 @@ def test_submit_with_a_read_only_key_is_insufficient_scope(api: Api) -> None:
 # --- the run object ---------------------------------------------------------------------------
 
 
-def test_run_has_exactly_the_seed_keys(api: Api) -> None:
+def test_run_has_exactly_the_seed_keys_plus_review(api: Api) -> None:
     run = final_run(api, api.shipment_world(), {"invoice": [invoice()]})
-    assert set(run) == SEED_RUN_KEYS
+    assert set(run) == SEED_RUN_KEYS | {"review"}  # SPEC §3 Reviews: one more field
 
 
 def test_document_results_have_exactly_the_seed_keys(api: Api) -> None:

@@ -66,10 +66,12 @@ def test_keys_create_with_a_name_shows_it_in_keys_list(
         ["keys", "create", "--organization", "acme", "--scopes", "review", "--name", "Dana (AP team)"]
     )
     key = capsys.readouterr().out.strip()
-    assert code == 0 and key.startswith("pmk_")
+    assert code == 0
+    assert key.startswith("pmk_")
     assert cli.main(["keys", "list"]) == 0
     listed = capsys.readouterr().out
-    assert "Dana (AP team)" in listed and "review" in listed
+    assert "Dana (AP team)" in listed
+    assert "review" in listed
     assert key not in listed
 
 
