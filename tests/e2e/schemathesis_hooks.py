@@ -33,7 +33,7 @@ PREFIX_BY_COLLECTION = {
     "/v1/matching/runs/": "mr",
     "/v1/webhooks/": "whk",
 }
-PREFIX_BY_PARAMETER = {"delivery_id": "whd"}  # a path naming two kinds of id
+PREFIX_BY_PARAMETER = {"delivery_id": "whd", "result_id": "mres"}  # a path naming two kinds of id
 MAX_KEY_LENGTH = 255
 
 seen_ids: defaultdict[str, list[str]] = defaultdict(list)  # by prefix: "ref", "mc", "pkg", …
@@ -95,6 +95,10 @@ def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwar
     if case.method not in ("POST", "PUT") or not isinstance(case.body, dict):
         return
     with_seen_ids(case.path, case.body)
+    if case.path.endswith("/results/review") and isinstance(case.body.get("decisions"), list):
+        for decision in case.body["decisions"]:  # bulk review: results seen in earlier responses
+            if isinstance(decision, dict) and "result_id" in decision:
+                decision["result_id"] = seen_id(decision["result_id"], "mres")
     if case.path.startswith(MATCHING_CONFIGS):
         with_columns(case.body)
     if case.path == PACKAGE_RUNS:

@@ -53,7 +53,7 @@ class RunReviews:
             reviewed = run.model_copy(update={"review": review})
             subject = EventSubject(review_id, run_id, package_run(reviewed))
             deliveries = record_event_deliveries(
-                conn, organization_id, WebhookEvent.RUN_REVIEWED, [subject], at
+                conn, organization_id, WebhookEvent.RUN_REVIEWED, lambda: [subject], at
             )
         recorded = Recorded(
             "run",
