@@ -307,3 +307,23 @@ def test_a_rejected_pair_is_never_a_candidate_again_for_that_document(reviews_ap
     assert by_doc["doc_1"]["excluded_by_review"] == [top]
     assert by_doc["doc_2"]["candidates"][0]["reference_row_id"] == top
     assert by_doc["doc_2"]["excluded_by_review"] == []
+
+
+def test_metrics_count_decisions_and_the_runs_awaiting_review(reviews_api: Api) -> None:
+    run = review_run(reviews_api)
+    before = reviews_api.client.get("/metrics").text
+    assert "packmatch_runs_awaiting_review 1.0" in before
+    assert reviews_api.post(f"{RUNS}/{run['id']}/review", json={"decision": "approved"}).status_code == 200
+    after = reviews_api.client.get("/metrics").text
+    assert "packmatch_runs_awaiting_review 0.0" in after
+    assert 'packmatch_review_decisions_total{kind="run",outcome="approved"} 1.0' in after
+
+
+def test_the_log_line_never_holds_the_notes(reviews_api: Api, capsys: pytest.CaptureFixture[str]) -> None:
+    run = review_run(reviews_api)
+    note = "call Mrs Example on +41 79 000 00 00"
+    response = reviews_api.post(f"{RUNS}/{run['id']}/review", json={"decision": "approved", "notes": note})
+    assert response.status_code == 200
+    out = capsys.readouterr().out
+    assert "review.recorded" in out
+    assert note not in out
