@@ -257,7 +257,40 @@ def play(services: Services, world: World, timeout_seconds: float) -> int:
         return 1
     played = [Played(bundle, run) for bundle, run in zip(world.bundles, runs, strict=True)]
     print(render_report(world, installed, played))
+    print("", *review_lines(services, installed, runs), sep="\n")
     return 0
+
+
+def review_lines(services: Services, installed: Installed, runs: Sequence[PackageRun]) -> list[str]:
+    """Approve the first `review` bundle as the demo key's holder, then show the reviewer's queue."""
+    from packmatch.domain.reviews import Reviewer, ReviewStatus
+    from packmatch.services.runs import RunFilters
+    from packmatch.store.pagination import PageRequest
+
+    waiting = [run for run in runs if run.status is RunStatus.REVIEW]
+    if not waiting:
+        return []
+    principal = services.accounts.authenticate(installed.api_key)
+    who = Reviewer(key_id=principal.key_id, name=principal.name)
+    org = installed.organization_id
+    services.run_reviews.review(org, waiting[0].id, ReviewStatus.APPROVED, "demo: checked", who)
+    queue = services.runs.list(
+        org,
+        PageRequest(limit=100, order="asc"),
+        RunFilters(package_config_id=installed.package.id, status=RunStatus.REVIEW, reviewed=False),
+    )
+    lines = [
+        f"Approved {format_id(Kind.PACKAGE_RUN, waiting[0].id)} (its status stays 'review'; "
+        f"the decision is in its 'review' field).",
+        f"Reviewer queue (status review, undecided): {queue.total} run(s)",
+    ]
+    lines += [f"  {format_id(Kind.PACKAGE_RUN, run.id)}" for run in queue.items]
+    lines.append(
+        "  (packmatch runs pending-review --config "
+        + format_id(Kind.PACKAGE_CONFIG, installed.package.id)
+        + ")"
+    )
+    return lines
 
 
 def run_demo(settings: Settings, *, timeout_seconds: float = TIMEOUT_SECONDS) -> int:

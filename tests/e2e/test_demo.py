@@ -171,3 +171,16 @@ def test_demo_returns_1_with_a_message_when_runs_stay_running(
     assert code == 1
     assert "still running" in captured.err
     assert captured.out == ""
+
+
+def test_demo_approves_one_review_bundle_and_prints_the_queue_without_it(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, out = run_cli(capsys)
+
+    approved = next(line for line in out.splitlines() if line.startswith("Approved run_"))
+    run_id = approved.split()[1]
+    queue = out.split("Reviewer queue", 1)[1]
+    reviews = sum(1 for printed in parse_table(out).values() if printed.verdict == "review")
+    assert f"{reviews - 1} run(s)" in queue.splitlines()[0]
+    assert run_id not in queue
