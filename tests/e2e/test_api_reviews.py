@@ -327,3 +327,23 @@ def test_the_log_line_never_holds_the_notes(reviews_api: Api, capsys: pytest.Cap
     out = capsys.readouterr().out
     assert "review.recorded" in out
     assert note not in out
+
+
+def test_approving_a_rejected_result_lifts_its_exclusion_for_later_runs(reviews_api: Api) -> None:
+    config = reviews_api.shipment_world(("required",))
+    first = final_run(reviews_api, config, {"invoice": [invoice("doc_1")]})
+    mr, results = results_of(reviews_api, first)
+    path = f"/v1/matching/runs/{mr}/results/{results[0]['id']}/review"
+    top = results[0]["candidates"][0]["reference_row_id"]
+    bulk = {"decisions": [{"result_id": results[0]["id"], "status": "rejected"}]}
+    assert reviews_api.post(f"/v1/matching/runs/{mr}/results/review", json=bulk).status_code == 200
+    _, excluded = results_of(reviews_api, final_run(reviews_api, config, {"invoice": [invoice("doc_1")]}))
+    assert excluded[0]["excluded_by_review"] == [top]
+    assert reviews_api.post(path, json={"status": "approved"}).status_code == 200
+    _, again = results_of(reviews_api, final_run(reviews_api, config, {"invoice": [invoice("doc_1")]}))
+    assert again[0]["excluded_by_review"] == []
+    assert again[0]["candidates"][0]["reference_row_id"] == top
+
+
+def test_bad_review_filters_are_400(reviews_api: Api) -> None:
+    error_body(reviews_api.get(f"{RUNS}?reviewed=perhaps"), 400, "validation_error")
