@@ -180,7 +180,8 @@ class Pipeline:
         matches = []
         beat = time.monotonic()
         for row in rows:
-            matches.append(matcher.match(row, excluded.get(row.document_id, ())))
+            rejected = excluded.get(row.document_id)
+            matches.append(matcher.match(row) if rejected is None else matcher.match(row, rejected))
             if time.monotonic() - beat >= PROGRESS_EVERY_SECONDS:
                 with self.db.transaction() as conn:
                     store.touch_progress(conn, run_id, self.clock())
