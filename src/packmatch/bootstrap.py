@@ -13,6 +13,7 @@ import dramatiq
 from packmatch.domain.monitoring import QueueDepth, RunsInFlight
 from packmatch.metrics import PrometheusMetrics, StateCollector, metrics_registry
 from packmatch.services.container import Services
+from packmatch.services.history.retention import Retention, RetentionJob, RetentionPolicy
 from packmatch.services.ports import utcnow
 from packmatch.services.reconciler import Reconciler
 from packmatch.services.webhooks.deliveries import WebhookOptions
@@ -36,6 +37,7 @@ class Runtime:
     _services: Services | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _state_exposed: bool = False
+    _retention_job: RetentionJob | None = None
 
     @property
     def services(self) -> Services:
@@ -86,7 +88,22 @@ class Runtime:
             stall_seconds=self.settings.stall_seconds,
             deadline_seconds=self.settings.run_deadline_seconds,
             deliveries=services.deliveries,
+            retention=self.retention_job(),
         )
+
+    def retention_job(self) -> RetentionJob:
+        """One per process (it remembers when it last finished), built on first use."""
+        db = self.services.db  # outside the lock: building the services takes it
+        with self._lock:
+            if self._retention_job is None:
+                settings = self.settings
+                retention = Retention(db, retention_policy(settings), metrics=self.metrics)
+                self._retention_job = RetentionJob(
+                    retention,
+                    interval_seconds=settings.retention_interval_seconds,
+                    budget_seconds=settings.retention_pass_seconds,
+                )
+            return self._retention_job
 
     def reconciler_thread(self) -> ReconcilerThread:
         lock = leader_lock(self.services.db.engine)
@@ -96,6 +113,15 @@ class Runtime:
         if self._services is not None:
             self._services.db.dispose()
         self.broker.close()
+
+
+def retention_policy(settings: Settings) -> RetentionPolicy:
+    return RetentionPolicy(
+        default_days=settings.retention_days,
+        by_organization=settings.retention_days_by_organization,
+        include_awaiting_review=settings.retention_include_awaiting_review,
+        batch=settings.retention_batch,
+    )
 
 
 def webhook_options(settings: Settings) -> WebhookOptions:

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from packmatch.history_cli import add_history_commands
 from packmatch.logging import configure_logging, get_logger
 from packmatch.settings import Settings, load_settings
 
@@ -341,10 +342,13 @@ def _parser() -> argparse.ArgumentParser:
     imports.add_argument("--organization", required=True, help="an existing organization (keys create)")
     imports.add_argument("--name", default=None, help="defaults to the file's name without extension")
     imports.set_defaults(handler=_import_reference_data)
+    add_history_commands(commands, add)
     return parser
 
 
-ONE_SHOT = frozenset({"migrate", "keys", "demo", "dead-letters", "reference-data", "runs"})
+ONE_SHOT = frozenset(
+    {"migrate", "keys", "demo", "dead-letters", "reference-data", "runs", "prune", "export", "import"}
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -104,6 +104,16 @@ class PrometheusMetrics:
             ["kind", "outcome"],
             registry=registry,
         )
+        self.runs_pruned_total = Counter(
+            "packmatch_runs_pruned",
+            "Final package runs deleted by retention (with everything they own).",
+            registry=registry,
+        )
+        self.results_pruned_total = Counter(
+            "packmatch_results_pruned",
+            "Match results deleted by retention with their runs.",
+            registry=registry,
+        )
         self.http_requests = Counter(
             "packmatch_http_requests",
             "HTTP requests answered, by route template and status code.",
@@ -140,6 +150,10 @@ class PrometheusMetrics:
 
     def review_recorded(self, kind: str, outcome: str, count: int = 1) -> None:
         self.review_decisions.labels(kind, outcome).inc(count)
+
+    def runs_pruned(self, runs: int, results: int) -> None:
+        self.runs_pruned_total.inc(runs)
+        self.results_pruned_total.inc(results)
 
     def http_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.http_requests.labels(method, route, str(status)).inc()

@@ -42,6 +42,20 @@ class Settings(BaseSettings):
     run_deadline_seconds: float = Field(default=3600.0, gt=0)
     reconcile_interval_seconds: float = Field(default=5.0, gt=0)
 
+    # Retention (docs/operations.md, "Retention and archiving"): final runs created more than this
+    # many days ago are deleted with everything they own (None: keep everything). Per organization
+    # name a JSON object overrides it ({"acme": 30, "audit": 0}; 0 keeps everything). Runs awaiting
+    # review (verdict `review`) stay unless `retention_include_awaiting_review`. The worker's
+    # reconciler prunes at most `retention_pass_seconds` per tick, every `retention_interval_seconds`.
+    retention_days: int | None = Field(default=None, ge=1, le=36_500)
+    retention_days_by_organization: dict[str, Annotated[int, Field(ge=0, le=36_500)]] = Field(
+        default_factory=dict
+    )
+    retention_include_awaiting_review: bool = False
+    retention_interval_seconds: float = Field(default=300.0, gt=0)
+    retention_pass_seconds: float = Field(default=2.0, gt=0)
+    retention_batch: int = Field(default=500, ge=1, le=10_000)
+
     # Worker defaults (overridden by `packmatch worker --processes/--threads`).
     worker_processes: int = Field(default=2, ge=1)
     worker_threads: int = Field(default=4, ge=1)

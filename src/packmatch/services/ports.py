@@ -42,6 +42,8 @@ class Metrics(Protocol):
 
     def review_recorded(self, kind: str, outcome: str, count: int = 1) -> None: ...
 
+    def runs_pruned(self, runs: int, results: int) -> None: ...
+
 
 class NoMetrics:
     """Counts nothing: for one-shot commands and tests that do not look at metrics."""
@@ -65,6 +67,9 @@ class NoMetrics:
         return None
 
     def review_recorded(self, kind: str, outcome: str, count: int = 1) -> None:
+        return None
+
+    def runs_pruned(self, runs: int, results: int) -> None:
         return None
 
 

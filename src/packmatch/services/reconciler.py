@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from packmatch.domain.models import RunStatus
 from packmatch.logging import get_logger
+from packmatch.services.history.retention import RetentionJob
 from packmatch.services.pipeline import Pipeline
 from packmatch.services.ports import Clock, Publisher, utcnow
 from packmatch.services.webhooks.deliveries import Deliveries
@@ -30,6 +31,7 @@ class ReconcileReport:
     redriven: int = 0
     expired: int = 0
     webhooks_relayed: int = 0
+    pruned: int = 0
 
 
 class Reconciler:
@@ -44,6 +46,7 @@ class Reconciler:
         clock: Clock = utcnow,
         batch: int = 500,
         deliveries: Deliveries | None = None,
+        retention: RetentionJob | None = None,
     ) -> None:
         self.db = db
         self.publisher = publisher
@@ -53,12 +56,14 @@ class Reconciler:
         self.clock = clock
         self.batch = batch
         self.deliveries = deliveries  # webhook deliveries due (retries, lost messages) are relayed too
+        self.retention = retention  # and final runs past retention are pruned, a bounded share a pass
 
     def reconcile_once(self) -> ReconcileReport:
         expired = self._expire_overdue()
         redriven = self._redrive_stalled()
         relayed = self.deliveries.relay() if self.deliveries is not None else 0
-        return ReconcileReport(redriven=redriven, expired=expired, webhooks_relayed=relayed)
+        pruned = self.retention.prune_due() if self.retention is not None else 0
+        return ReconcileReport(redriven=redriven, expired=expired, webhooks_relayed=relayed, pruned=pruned)
 
     def _expire_overdue(self) -> int:
         now = self.clock()

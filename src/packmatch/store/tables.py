@@ -340,7 +340,7 @@ webhook_deliveries = sa.Table(
         sa.ForeignKey("webhooks.id", ondelete="CASCADE"),
         nullable=False,
     ),
-    sa.Column("package_run_id", sa.Uuid, nullable=False),
+    sa.Column("package_run_id", sa.Uuid, nullable=False, index=True),  # retention deletes by run
     # What the delivery announces: the run (its completion) or a review decision (`rev_…`).
     sa.Column("subject_id", sa.Uuid, nullable=False),
     sa.Column("event", sa.String(64), nullable=False),

@@ -1,0 +1,162 @@
+"""`packmatch prune`, `packmatch export runs` and `packmatch import runs` (retention and the archive)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from packmatch.logging import get_logger
+from packmatch.settings import Settings
+
+log = get_logger("packmatch.cli")
+
+_AGE = re.compile(r"^\s*(\d{1,6})\s*([dhmw])\s*$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_age(text: str) -> timedelta:
+    """`90d`, `12h`, `30m` or `2w`."""
+    found = _AGE.match(text)
+    if found is None:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an age such as 90d, 12h, 30m or 2w")
+    return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 date (midnight UTC) or date-time (UTC unless it names its zone)."""
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an ISO 8601 date or date-time") from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _database(settings: Settings) -> Any:
+    from packmatch.store.db import Database, migrate
+
+    migrate(settings.database_url)
+    return Database.from_url(settings.database_url)
+
+
+def _refuse(message: str) -> int:
+    print(f"packmatch: {message}", file=sys.stderr)
+    return 1
+
+
+def _prune(args: argparse.Namespace, settings: Settings) -> int:
+    from packmatch.bootstrap import retention_policy
+    from packmatch.services.history.retention import Retention
+
+    db = _database(settings)
+    try:
+        retention = Retention(db, retention_policy(settings))
+        if args.older_than is None and retention.policy.keeps_everything:
+            print("nothing to prune: PACKMATCH_RETENTION_DAYS is not set (keep all); pass --older-than")
+            return 0
+        cutoffs = retention.cutoffs(args.older_than, args.organization)
+        if args.organization is not None and not cutoffs:
+            return _refuse(f"no organization named '{args.organization}' with a retention period")
+        if args.dry_run:
+            for planned in retention.plan(cutoffs):
+                before = planned.cutoff.created_before.isoformat(timespec="seconds")
+                name = planned.cutoff.organization
+                print(f"{name}: {planned.runs} run(s) created before {before} would go")
+            return 0
+        counts, _ = retention.prune(cutoffs)
+    finally:
+        db.dispose()
+    print(
+        f"pruned {counts.runs} run(s), {counts.matching_runs} matching run(s), {counts.results} result(s), "
+        f"{counts.deliveries} webhook deliver(ies)"
+    )
+    return 0
+
+
+def _organization_id(db: Any, name: str | None) -> Any:
+    from packmatch.store import retention as store
+
+    if name is None:
+        return None
+    with db.transaction() as conn:
+        return store.organization_ids(conn).get(name, False)
+
+
+def _export_runs(args: argparse.Namespace, settings: Settings) -> int:
+    import gzip
+
+    from packmatch.services.history.archive import export_lines
+
+    db = _database(settings)
+    try:
+        organization_id = _organization_id(db, args.organization)
+        if organization_id is False:
+            return _refuse(f"no organization named '{args.organization}'")
+        out = sys.stdout.buffer if args.output in (None, "-") else open(args.output, "wb")  # noqa: SIM115
+        sink = gzip.GzipFile(fileobj=out, mode="wb") if args.gzip else out
+        runs = 0
+        try:
+            for line in export_lines(db, organization_id=organization_id, since=args.since, until=args.until):
+                sink.write(line)
+                runs += 1
+        finally:
+            if sink is not out:
+                sink.close()
+            if out is not sys.stdout.buffer:
+                out.close()
+            else:
+                out.flush()
+    finally:
+        db.dispose()
+    log.info("runs.exported", runs=runs)
+    return 0
+
+
+def _import_runs(args: argparse.Namespace, settings: Settings) -> int:
+    from packmatch.services.history.archive import import_lines, open_maybe_gzip
+
+    db = _database(settings)
+    try:
+        with open(args.file, "rb") as raw:
+            report = import_lines(db, open_maybe_gzip(raw))
+    except OSError as exc:
+        return _refuse(f"cannot read {args.file}: {exc.strerror or exc}")
+    finally:
+        db.dispose()
+    print(f"imported {report.imported} run(s); {report.already_present} already present")
+    for number, why in report.refused[:50]:
+        print(f"  line {number}: {why}", file=sys.stderr)
+    if report.refused:
+        more = len(report.refused) - 50
+        tail = f" (and {more} more)" if more > 0 else ""
+        print(f"packmatch: {len(report.refused)} line(s) refused{tail}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_history_commands(commands: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
+    """Register the commands on the `packmatch` parser (`add` makes a handled top-level command)."""
+    prune = add("prune", _prune, "delete final runs past retention, with everything they own")
+    prune.add_argument("--older-than", type=parse_age, default=None, help="e.g. 90d (replaces the settings)")
+    prune.add_argument("--organization", default=None, help="only this organization")
+    prune.add_argument("--dry-run", action="store_true", help="count what would go, delete nothing")
+    export = commands.add_parser("export", help="export history as JSON lines")
+    exports = export.add_subparsers(dest="export", required=True)
+    runs = exports.add_parser("runs", help="complete runs (slots, results, deliveries), oldest first")
+    runs.add_argument("--since", type=parse_time, default=None, help="created at or after (ISO 8601)")
+    runs.add_argument("--until", type=parse_time, default=None, help="created before (ISO 8601)")
+    runs.add_argument("--organization", default=None)
+    runs.add_argument("--gzip", action="store_true")
+    runs.add_argument("--output", "-o", default=None, help="a file (default: stdout)")
+    runs.set_defaults(handler=_export_runs)
+    imported = commands.add_parser("import", help="import history exported by `packmatch export`")
+    imports = imported.add_subparsers(dest="import", required=True)
+    into = imports.add_parser("runs", help="runs from `packmatch export runs` (plain or gzip)")
+    into.add_argument("file", metavar="FILE.jsonl")
+    into.set_defaults(handler=_import_runs)

@@ -1,0 +1,188 @@
+"""Retention: final runs past their organization's age limit are deleted with all they own.
+
+Deletion goes in bounded batches, each its own short transaction, oldest runs first: no long
+lock, and an interrupted prune simply continues next time. A run still `running`, one whose
+webhook deliveries are not done, and (unless the policy says otherwise) one awaiting review are
+never touched.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from packmatch.logging import get_logger
+from packmatch.services.ports import Clock, Metrics, NoMetrics, utcnow
+from packmatch.store import retention as store
+from packmatch.store.db import Database
+from packmatch.store.retention import PruneCounts
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """How long runs are kept: `default_days` for every organization (None: forever), overridden
+    per organization name (0: forever)."""
+
+    default_days: int | None = None
+    by_organization: Mapping[str, int] = field(default_factory=dict)
+    include_awaiting_review: bool = False
+    batch: int = 500
+
+    def days_for(self, organization: str) -> int | None:
+        days = self.by_organization.get(organization, self.default_days)
+        return None if days == 0 else days
+
+    @property
+    def keeps_everything(self) -> bool:
+        return self.default_days is None and not any(self.by_organization.values())
+
+
+@dataclass(frozen=True)
+class Cutoff:
+    organization: str
+    organization_id: uuid.UUID
+    created_before: datetime
+
+
+@dataclass(frozen=True)
+class PlannedPrune:
+    cutoff: Cutoff
+    runs: int
+
+
+class Retention:
+    def __init__(
+        self,
+        db: Database,
+        policy: RetentionPolicy,
+        *,
+        metrics: Metrics | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.db = db
+        self.policy = policy
+        self.metrics = metrics or NoMetrics()
+        self.clock = clock
+
+    def cutoffs(self, older_than: timedelta | None = None, organization: str | None = None) -> list[Cutoff]:
+        """Per organization, the creation time before which its final runs go.
+
+        `older_than` replaces the policy's ages (for `packmatch prune --older-than`).
+        """
+        now = self.clock()
+        with self.db.transaction() as conn:
+            organizations = store.organization_ids(conn)
+        found = []
+        for name, ident in sorted(organizations.items()):
+            if organization is not None and name != organization:
+                continue
+            if older_than is not None:
+                found.append(Cutoff(name, ident, now - older_than))
+                continue
+            days = self.policy.days_for(name)
+            if days is not None:
+                found.append(Cutoff(name, ident, now - timedelta(days=days)))
+        return found
+
+    def _where(self, cutoff: Cutoff) -> list[sa.ColumnElement[bool]]:
+        return store.prunable(
+            cutoff.organization_id,
+            cutoff.created_before,
+            include_awaiting_review=self.policy.include_awaiting_review,
+        )
+
+    def plan(self, cutoffs: list[Cutoff]) -> list[PlannedPrune]:
+        """What a prune would delete now (`--dry-run`)."""
+        with self.db.transaction() as conn:
+            return [PlannedPrune(c, store.count_prunable(conn, self._where(c))) for c in cutoffs]
+
+    def prune(
+        self,
+        cutoffs: list[Cutoff],
+        *,
+        budget_seconds: float | None = None,
+        on_batch: Callable[[PruneCounts], None] | None = None,
+    ) -> tuple[PruneCounts, bool]:
+        """Delete what is due, batch by batch; (what went, whether everything due is gone).
+
+        With a budget it stops after the batch that crosses it (the rest goes next time).
+        """
+        started = time.monotonic()
+        total = PruneCounts()
+        for cutoff in cutoffs:
+            where = self._where(cutoff)
+            while True:
+                if budget_seconds is not None and time.monotonic() - started >= budget_seconds:
+                    return total, False
+                batch_started = time.monotonic()
+                with self.db.transaction() as conn:
+                    ids = store.prunable_ids(conn, where, self.policy.batch)
+                    counts = store.delete_runs(conn, ids)
+                if not ids:
+                    break
+                total += counts
+                self.metrics.runs_pruned(counts.runs, counts.results)
+                log.info(
+                    "retention.batch_pruned",
+                    organization=cutoff.organization,
+                    runs=counts.runs,
+                    matching_runs=counts.matching_runs,
+                    results=counts.results,
+                    deliveries=counts.deliveries,
+                    duration_ms=round((time.monotonic() - batch_started) * 1000, 1),
+                )
+                if on_batch is not None:
+                    on_batch(total)
+                if len(ids) < self.policy.batch:
+                    break
+        return total, True
+
+
+class RetentionJob:
+    """The worker's periodic prune, run from the reconciler's pass (one leader at a time).
+
+    After a pass that pruned everything due it waits `interval_seconds`; a pass cut short by its
+    budget continues on the next reconciler tick, so a backlog drains without ever holding the
+    reconciler for long.
+    """
+
+    def __init__(
+        self,
+        retention: Retention,
+        *,
+        interval_seconds: float,
+        budget_seconds: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.retention = retention
+        self.interval = interval_seconds
+        self.budget = budget_seconds
+        self.monotonic = monotonic
+        self._next_at = 0.0  # the first pass prunes at once
+
+    def prune_due(self) -> int:
+        if self.retention.policy.keeps_everything or self.monotonic() < self._next_at:
+            return 0
+        started = time.monotonic()
+        counts, done = self.retention.prune(self.retention.cutoffs(), budget_seconds=self.budget)
+        if done:
+            self._next_at = self.monotonic() + self.interval
+        if counts.runs:
+            log.info(
+                "retention.pruned",
+                runs=counts.runs,
+                results=counts.results,
+                deliveries=counts.deliveries,
+                finished=done,
+                duration_ms=round((time.monotonic() - started) * 1000, 1),
+            )
+        return counts.runs

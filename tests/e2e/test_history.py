@@ -1,0 +1,344 @@
+"""Retention and the archive (issue 18): `packmatch prune`, `export runs`, `import runs` and the
+worker's periodic prune, on SQLite and PostgreSQL, checked through the API a client sees."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import structlog
+
+from packmatch.bootstrap import Runtime, retention_policy
+from packmatch.cli import main
+from packmatch.services.history.retention import Retention, RetentionJob, RetentionPolicy
+from packmatch.store.tables import match_results, matching_runs, package_runs, run_slots, webhook_deliveries
+from tests.e2e.conftest import Api, invoice
+
+pytestmark = pytest.mark.usefixtures("restore_logging")
+
+RUNS = "/v1/matching/packages/runs"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def api(
+    make_runtime: Callable[..., Runtime],
+    database_url: str,
+    start_api: Callable[[Runtime], Api],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Api:
+    monkeypatch.setenv("PACKMATCH_DATABASE_URL", database_url)  # for the CLI commands
+    return start_api(make_runtime(database_url=database_url, webhook_allow_private_networks="127.0.0.0/8"))
+
+
+def final_run(api: Api, config_id: str, documents: dict[str, Any]) -> dict[str, Any]:
+    response = api.run(config_id, documents)
+    assert response.status_code == 200, response.text
+    run: dict[str, Any] = response.json()
+    assert run["status"] != "running"
+    return run
+
+
+def everything_about(api: Api, run: dict[str, Any]) -> dict[str, Any]:
+    """What the API shows of a run: the run, each matching run and all its results."""
+    shown: dict[str, Any] = {"run": api.get(f"{RUNS}/{run['id']}").json(), "matching": []}
+    for slot in shown["run"]["document_results"]:
+        if slot.get("matching_run_id"):
+            matching = api.get(f"/v1/matching/runs/{slot['matching_run_id']}").json()
+            results = api.get(matching["links"]["results"], params={"limit": 1000}).json()
+            shown["matching"].append({"run": matching, "results": results})
+    return shown
+
+
+def row_counts(api: Api) -> dict[str, int]:
+    with api.runtime.services.db.transaction() as conn:
+        return {
+            table.name: conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            for table in (package_runs, run_slots, matching_runs, match_results, webhook_deliveries)
+        }
+
+
+def retention(api: Api, *, days_ahead: float = 2, **policy: Any) -> Retention:
+    """Retention as seen from `days_ahead` days in the future (so today's runs are old)."""
+    later = datetime.now(UTC) + timedelta(days=days_ahead)
+    return Retention(api.runtime.services.db, RetentionPolicy(**policy), clock=lambda: later)
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run `packmatch …` in this process; its stdout and stderr alone.
+
+    `main` points logging at the captured stderr: the handlers go back at once, so that the
+    in-process worker's later lines never reach a capture that has closed.
+    """
+    root = logging.getLogger()
+    handlers, level, config = root.handlers[:], root.level, structlog.get_config()
+    capsys.readouterr()  # what the API logged before
+    try:
+        code = main(list(argv))
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        structlog.configure(**config)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# --- pruning ---------------------------------------------------------------------------------
+
+
+def test_prune_deletes_old_final_runs_with_everything_they_own(api: Api) -> None:
+    config_id = api.shipment_world(("required",))
+    runs = [final_run(api, config_id, {"invoice": [invoice(f"doc_{n}")]}) for n in range(3)]
+    assert {run["status"] for run in runs} == {"passed"}
+    before = row_counts(api)
+    assert before["match_results"] == 3
+
+    counts, done = retention(api, default_days=1).prune(retention(api, default_days=1).cutoffs())
+
+    assert done
+    assert (counts.runs, counts.matching_runs, counts.results) == (3, 3, 3)
+    assert row_counts(api) == dict.fromkeys(before, 0)
+    for run in runs:
+        assert api.get(f"{RUNS}/{run['id']}").status_code == 404
+        matching_run_id = run["document_results"][0]["matching_run_id"]
+        assert api.get(f"/v1/matching/runs/{matching_run_id}").status_code == 404
+
+
+def test_prune_keeps_young_runs_and_runs_awaiting_review(api: Api) -> None:
+    config_id = api.shipment_world(("required", "expected"))
+    review = final_run(api, config_id, {"invoice": [invoice()]})  # the expected slot is missing
+    passed = final_run(api, config_id, {"invoice": [invoice()], "delivery_note": [invoice()]})
+    assert (review["status"], passed["status"]) == ("review", "passed")
+
+    young = retention(api, days_ahead=0.5, default_days=1)
+    assert young.prune(young.cutoffs())[0].runs == 0
+    old = retention(api, default_days=1)
+    assert old.prune(old.cutoffs())[0].runs == 1
+    assert api.get(f"{RUNS}/{review['id']}").status_code == 200
+    assert api.get(f"{RUNS}/{passed['id']}").status_code == 404
+
+    everything = retention(api, default_days=1, include_awaiting_review=True)
+    assert everything.prune(everything.cutoffs())[0].runs == 1
+    assert api.get(f"{RUNS}/{review['id']}").status_code == 404
+
+
+def test_prune_never_touches_a_running_run(api: Api) -> None:
+    run = final_run(api, api.shipment_world(("required",)), {"invoice": [invoice()]})
+    with api.runtime.services.db.transaction() as conn:  # as if it were still in flight
+        conn.execute(sa.update(package_runs).values(status="running"))
+
+    old = retention(api, default_days=1, include_awaiting_review=True)
+    assert old.prune(old.cutoffs())[0].runs == 0
+    assert api.get(f"{RUNS}/{run['id']}").status_code == 200
+
+
+def test_a_pending_delivery_keeps_its_run(api: Api) -> None:
+    config_id = api.shipment_world(("required",))
+    api.create("/v1/webhooks", {"url": "http://127.0.0.1:9/hook", "secret": "s" * 32})
+    pending = final_run(api, config_id, {"invoice": [invoice()]})
+    assert row_counts(api)["webhook_deliveries"] == 1
+
+    old = retention(api, default_days=1)
+    assert old.prune(old.cutoffs())[0].runs == 0
+    with api.runtime.services.db.transaction() as conn:
+        conn.execute(sa.update(webhook_deliveries).values(status="failed"))
+    counts, _ = old.prune(old.cutoffs())
+    assert (counts.runs, counts.deliveries) == (1, 1)
+    assert api.get(f"{RUNS}/{pending['id']}").status_code == 404
+
+
+def test_per_organization_ages_override_the_default(api: Api) -> None:
+    other = api.other_organization("globex")
+    for client in (api, other):
+        final_run(client, client.shipment_world(("required",)), {"invoice": [invoice()]})
+    keep_acme = retention(api, default_days=1, by_organization={"acme": 0})
+    assert [c.organization for c in keep_acme.cutoffs()] == ["globex"]
+    assert keep_acme.prune(keep_acme.cutoffs())[0].runs == 1
+    assert api.get(RUNS).json()["pagination"]["total"] == 1
+    assert other.get(RUNS).json()["pagination"]["total"] == 0
+
+    only_acme = retention(api, by_organization={"acme": 1})
+    assert [c.organization for c in only_acme.cutoffs()] == ["acme"]
+
+
+def test_prune_goes_in_batches_and_a_budget_leaves_the_rest_for_later(api: Api) -> None:
+    config_id = api.shipment_world(("required",))
+    for n in range(5):
+        final_run(api, config_id, {"invoice": [invoice(f"doc_{n}")]})
+    batches: list[int] = []
+    small = retention(api, default_days=1, batch=2)
+    assert small.prune(small.cutoffs(), budget_seconds=0) == (small.prune([], budget_seconds=0)[0], False)
+    counts, done = small.prune(small.cutoffs(), on_batch=lambda total: batches.append(total.runs))
+    assert done
+    assert counts.runs == 5
+    assert batches == [2, 4, 5]
+
+
+def test_the_worker_job_prunes_then_waits_its_interval(api: Api) -> None:
+    config_id = api.shipment_world(("required",))
+    final_run(api, config_id, {"invoice": [invoice("doc_1")]})
+    clock = [1000.0]
+    job = RetentionJob(
+        retention(api, default_days=1), interval_seconds=300, budget_seconds=60, monotonic=lambda: clock[0]
+    )
+    assert job.prune_due() == 1
+    final_run(api, config_id, {"invoice": [invoice("doc_2")]})
+    clock[0] += 299
+    assert job.prune_due() == 0  # not due yet
+    clock[0] += 2
+    assert job.prune_due() == 1
+
+
+def test_the_worker_job_does_nothing_when_everything_is_kept(api: Api) -> None:
+    final_run(api, api.shipment_world(("required",)), {"invoice": [invoice()]})
+    job = RetentionJob(retention(api, days_ahead=10_000), interval_seconds=1, budget_seconds=1)
+    assert job.prune_due() == 0
+    assert row_counts(api)["package_runs"] == 1
+
+
+def test_the_reconciler_pass_prunes_with_the_settings_policy(
+    make_runtime: Callable[..., Runtime], sqlite_url: str, start_api: Callable[[Runtime], Api]
+) -> None:
+    api = start_api(make_runtime(database_url=sqlite_url, retention_days=1))
+    assert retention_policy(api.runtime.settings).default_days == 1
+    final_run(api, api.shipment_world(("required",)), {"invoice": [invoice()]})
+    assert api.runtime.reconciler().reconcile_once().pruned == 0  # created today: not yet
+    assert row_counts(api)["package_runs"] == 1
+
+
+# --- the CLI ---------------------------------------------------------------------------------
+
+
+def test_cli_prune_dry_run_counts_and_prune_deletes(api: Api, capsys: pytest.CaptureFixture[str]) -> None:
+    config_id = api.shipment_world(("required",))
+    final_run(api, config_id, {"invoice": [invoice()]})
+
+    code, out, _ = cli(capsys, "prune", "--older-than", "0d", "--dry-run")
+    assert code == 0
+    assert out.startswith("acme: 1 run(s) created before ")
+    assert row_counts(api)["package_runs"] == 1
+
+    code, out, _ = cli(capsys, "prune", "--older-than", "0d")
+    assert (code, out) == (0, "pruned 1 run(s), 1 matching run(s), 1 result(s), 0 webhook deliver(ies)\n")
+    assert row_counts(api)["package_runs"] == 0
+
+
+def test_cli_prune_without_a_policy_says_so(api: Api, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "prune")
+    assert code == 0
+    assert out.startswith("nothing to prune")
+
+
+def test_cli_prune_refuses_a_bad_age_and_an_unknown_organization(
+    api: Api, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["prune", "--older-than", "ninety days"])
+    assert exited.value.code == 2
+    assert "is not an age such as 90d" in capsys.readouterr().err
+    code, _, err = cli(capsys, "prune", "--older-than", "1d", "--organization", "nobody")
+    assert code == 1
+    assert err.splitlines()[-1] == "packmatch: no organization named 'nobody' with a retention period"
+
+
+# --- export and import -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_export_prune_import_gives_back_exactly_what_the_api_showed(
+    api: Api,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    compressed: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PACKMATCH_RETENTION_INCLUDE_AWAITING_REVIEW", "true")
+    config_id = api.shipment_world()
+    runs = [
+        final_run(api, config_id, {"invoice": [invoice("a"), invoice("b", total="1")]}),
+        final_run(api, config_id, {"invoice": [invoice()], "delivery_note": [invoice()]}),
+    ]
+    shown = [everything_about(api, run) for run in runs]
+    archive = tmp_path / ("runs.jsonl.gz" if compressed else "runs.jsonl")
+
+    argv = ["export", "runs", "--output", str(archive), *(["--gzip"] if compressed else [])]
+    assert cli(capsys, *argv)[0] == 0
+    raw = archive.read_bytes()
+    lines = (gzip.decompress(raw) if compressed else raw).splitlines()
+    assert [json.loads(line)["tables"]["package_runs"][0]["id"] for line in lines] == [
+        run["id"].removeprefix("run_") for run in runs
+    ]
+    assert cli(capsys, "prune", "--older-than", "0d", "--dry-run")[1].startswith("acme: 2 run(s)")
+    assert cli(capsys, "prune", "--older-than", "0d")[0] == 0
+    assert all(api.get(f"{RUNS}/{run['id']}").status_code == 404 for run in runs)
+
+    code, out, err = cli(capsys, "import", "runs", str(archive))
+    assert (code, out) == (0, "imported 2 run(s); 0 already present\n")
+    assert [json.loads(line)["event"] for line in err.splitlines()] == ["runs.imported"]
+    assert [everything_about(api, run) for run in runs] == shown
+
+    code, out, _ = cli(capsys, "import", "runs", str(archive))
+    assert (code, out) == (0, "imported 0 run(s); 2 already present\n")
+
+
+def test_export_filters_by_time_and_organization(api: Api, capsys: pytest.CaptureFixture[str]) -> None:
+    other = api.other_organization("globex")
+    for client in (api, other):
+        final_run(client, client.shipment_world(("required",)), {"invoice": [invoice()]})
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+
+    assert len(cli(capsys, "export", "runs")[1].splitlines()) == 2
+    assert len(cli(capsys, "export", "runs", "--organization", "globex")[1].splitlines()) == 1
+    assert cli(capsys, "export", "runs", "--since", tomorrow)[1] == ""
+    assert len(cli(capsys, "export", "runs", "--until", tomorrow)[1].splitlines()) == 2
+    assert cli(capsys, "export", "runs", "--organization", "nobody")[0] == 1
+
+
+def test_import_refuses_bad_lines_by_number_and_keeps_the_good_ones(
+    api: Api, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config_id = api.shipment_world(("required",))
+    run = final_run(api, config_id, {"invoice": [invoice()]})
+    _, exported, _ = cli(capsys, "export", "runs")
+    foreign = json.loads(exported)
+    foreign["tables"]["package_runs"][0]["id"] = "00000000-0000-4000-8000-000000000001"
+    foreign["tables"]["package_runs"][0]["organization_id"] = "00000000-0000-4000-8000-000000000002"
+    for table in ("run_slots", "matching_runs", "match_results", "webhook_deliveries"):
+        foreign["tables"][table] = []
+    cli(capsys, "prune", "--older-than", "0d")
+    archive = tmp_path / "mixed.jsonl"
+    archive.write_text(
+        "\n".join(['{"not": "an export"}', "not json", json.dumps(foreign), exported.strip(), ""]),
+        encoding="utf-8",
+    )
+
+    code, out, err = cli(capsys, "import", "runs", str(archive))
+
+    assert code == 1
+    assert out == "imported 1 run(s); 0 already present\n"
+    assert [line for line in err.splitlines() if not line.startswith("{")] == [
+        "  line 1: not a packmatch export line (format 1)",
+        "  line 2: not JSON",
+        "  line 3: its organization is not in this database",
+        "packmatch: 3 line(s) refused",
+    ]
+    assert api.get(f"{RUNS}/{run['id']}").status_code == 200
+
+
+def test_import_of_a_missing_file_is_one_line(api: Api, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "import", "runs", "/nonexistent/runs.jsonl")
+    assert code == 1
+    assert err.splitlines()[-1] == "packmatch: cannot read /nonexistent/runs.jsonl: No such file or directory"
