@@ -31,7 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from data import bookings, invoices
 
-from packmatch.domain.models import FieldMapping, InputRow, MatchingConfig, ReferenceRow, Strategy
+from packmatch.domain.models import (
+    FieldMapping,
+    InputRow,
+    MatchingConfig,
+    MissingPolicy,
+    ReferenceRow,
+    Strategy,
+)
 from packmatch.engine.brute import FullScanMatcher
 from packmatch.engine.index import ReferenceIndex
 from packmatch.engine.scoring import Matcher
@@ -42,17 +49,42 @@ NAME: Mapping = ("counterparty", "shipper", Strategy.FUZZY, {"min_similarity": 0
 AMOUNT: Mapping = ("total", "amount", Strategy.NUMERIC_RANGE, {"tolerance_pct": 2})
 DAY: Mapping = ("ship_date", "departure", Strategy.DATE_RANGE, {"tolerance_days": 3})
 KEY: Mapping = ("booking_ref", "booking_reference", Strategy.EXACT, {})
+# Issue 16's options: (d) is (b) with Jaro–Winkler; (e) is (a) with max_edits, swap and a name
+# whose missing values are ignored (matched by the full scan for now, decision 0013).
+JW_NAME: Mapping = (
+    "counterparty",
+    "shipper",
+    Strategy.FUZZY,
+    {"min_similarity": 0.6, "scorer": "jaro_winkler"},
+)
+KEY_EDITS: Mapping = ("booking_ref", "booking_reference", Strategy.EXACT, {"max_edits": 1})
+DAY_SWAP: Mapping = (
+    "ship_date",
+    "departure",
+    Strategy.DATE_RANGE,
+    {"tolerance_days": 3, "allow_day_month_swap": True},
+)
 SHAPES: dict[str, list[tuple[Mapping, float]]] = {
     "a": [(KEY, 0.5), (NAME, 0.2), (AMOUNT, 0.2), (DAY, 0.1)],
     "b": [(NAME, 0.6), (AMOUNT, 0.4)],
     "c": [(AMOUNT, 0.5), (DAY, 0.5)],
+    "d": [(JW_NAME, 0.6), (AMOUNT, 0.4)],
+    "e": [(KEY_EDITS, 0.5), (NAME, 0.2), (AMOUNT, 0.2), (DAY_SWAP, 0.1)],
 }
+IGNORED = {("e", "counterparty")}  # (shape, source) mapped with missing: ignore
 BRUTE_SAMPLE = {10_000: 40, 100_000: 10, 1_000_000: 3}
 
 
 def config(shape: str) -> MatchingConfig:
     mappings = tuple(
-        FieldMapping(source=s, target=t, strategy=strategy, weight=w, options=o)
+        FieldMapping(
+            source=s,
+            target=t,
+            strategy=strategy,
+            weight=w,
+            options=o,
+            missing=MissingPolicy.IGNORE if (shape, s) in IGNORED else MissingPolicy.MISMATCH,
+        )
         for (s, t, strategy, o), w in SHAPES[shape]
     )
     now = datetime.now(UTC)

@@ -78,6 +78,28 @@ def with_columns(body: dict[str, Any]) -> None:
                 mapping["target"] = columns[i % len(columns)]
 
 
+# Options are a free-form object in the schema, so schemathesis never puts numbers in them: these
+# replace a generated mapping's options, in turn (issue 13: extreme numbers must be a 400, never a 5xx).
+EXTREME_OPTIONS: list[dict[str, Any]] = [
+    {},
+    {"tolerance_abs": 1e308, "tolerance_pct": 1e308},
+    {"tolerance_days": 1e12, "formats": ["%q", "%"]},
+    {"min_similarity": -1e308, "scorer": "jaro_winkler"},
+    {"max_edits": 10**30},
+    {"tolerance_abs": 1e15, "tolerance_pct": 100},
+    {"tolerance_days": 3650, "allow_day_month_swap": True, "formats": ["%d.%m.%Y"]},
+    {"min_similarity": 0.5, "scorer": "levenshtein"},
+    {"max_edits": 2},
+]
+
+
+def with_extreme_options(body: dict[str, Any]) -> None:
+    if isinstance(body.get("field_mappings"), list):
+        for i, mapping in enumerate(body["field_mappings"]):
+            if isinstance(mapping, dict) and isinstance(mapping.get("options"), dict):
+                mapping["options"] = EXTREME_OPTIONS[(len(str(mapping)) + i) % len(EXTREME_OPTIONS)]
+
+
 def with_slot_names(body: dict[str, Any]) -> None:
     if isinstance(body.get("input_documents"), dict):
         names = iter(slots_by_config.get(str(body.get("package_config_id")), []))
@@ -101,6 +123,7 @@ def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwar
                 decision["result_id"] = seen_id(decision["result_id"], "mres")
     if case.path.startswith(MATCHING_CONFIGS):
         with_columns(case.body)
+        with_extreme_options(case.body)
     if case.path == PACKAGE_RUNS:
         with_slot_names(case.body)
 

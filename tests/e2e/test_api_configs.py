@@ -66,7 +66,7 @@ def test_matching_config_create_returns_the_spec_object(api: Api) -> None:
     assert {k: v for k, v in created.items() if k not in {"id", "created_at", "updated_at"}} == {
         "name": "Invoice to booking",
         "reference_data_id": ref_id,
-        "field_mappings": [{"options": {}, **m} for m in INVOICE_MAPPINGS],
+        "field_mappings": [{"options": {}, "missing": "mismatch", **m} for m in INVOICE_MAPPINGS],
         "threshold": 0.8,
         "version": 1,
         "links": {"self": f"{MATCHING_CONFIGS}/{created['id']}"},

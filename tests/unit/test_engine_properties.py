@@ -44,6 +44,11 @@ CELLS = st.one_of(
             4251,
             4300.5,
             "2024-09-14",
+            "2024-14-09",
+            "2024-09-04",
+            "2024-04-09",
+            "ACNE",
+            "CAME",
             "2024-09-15T10:00:00Z",
             "14.09.2024",
             date(2024, 9, 16),
@@ -54,12 +59,20 @@ CELLS = st.one_of(
 ANY_CELL = st.one_of(CELLS, st.text(max_size=8), st.floats(), st.booleans())
 
 OPTIONS = {
-    Strategy.EXACT: st.just({}),
+    Strategy.EXACT: st.fixed_dictionaries({}, optional={"max_edits": st.sampled_from([0, 1, 2])}),
     Strategy.FUZZY: st.fixed_dictionaries(
         {
             "min_similarity": st.sampled_from([0.0, 0.5, 0.9]),
             "scorer": st.sampled_from(
-                ["token_set_ratio", "token_sort_ratio", "ratio", "partial_ratio", "WRatio"]
+                [
+                    "token_set_ratio",
+                    "token_sort_ratio",
+                    "ratio",
+                    "partial_ratio",
+                    "WRatio",
+                    "jaro_winkler",
+                    "levenshtein",
+                ]
             ),
         }
     ),
@@ -73,7 +86,8 @@ OPTIONS = {
         {
             "tolerance_days": st.sampled_from([0.0, 1.0, 3.0]),
             "formats": st.sampled_from([[], ["%d.%m.%Y"]]),
-        }
+        },
+        optional={"allow_day_month_swap": st.booleans()},
     ),
 }
 
@@ -88,6 +102,7 @@ def mappings(draw: st.DrawFn) -> FieldMapping:
         strategy=strategy,
         weight=draw(st.sampled_from([0.1, 0.2, 0.5, 1.0, 3.0])),
         options=draw(OPTIONS[strategy]),
+        missing=draw(st.sampled_from(["mismatch", "ignore"])),
     )
 
 

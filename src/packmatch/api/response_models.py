@@ -138,6 +138,7 @@ class FieldMapping(Out):
     strategy: domain.Strategy
     weight: float = Field(gt=0)
     options: dict[str, Any]
+    missing: domain.MissingPolicy
 
 
 class MatchingConfig(Out):

@@ -18,7 +18,15 @@ from pydantic import (
 )
 
 from packmatch.domain.ids import Kind, parse_id
-from packmatch.domain.models import FieldMapping, InputRow, PassCriteria, Presence, Strategy
+from packmatch.domain.models import (
+    MAX_WEIGHT,
+    FieldMapping,
+    InputRow,
+    MissingPolicy,
+    PassCriteria,
+    Presence,
+    Strategy,
+)
 from packmatch.domain.webhooks import WebhookEvent
 from packmatch.errors import FieldProblem, ValidationFailed
 
@@ -114,8 +122,19 @@ class FieldMappingIn(Body):
     source: Identifier
     target: Identifier
     strategy: Strategy
-    weight: float = Field(gt=0, allow_inf_nan=False, strict=True)
-    options: dict[str, Any] = Field(default_factory=dict)
+    weight: float = Field(gt=0, le=MAX_WEIGHT, allow_inf_nan=False, strict=True)
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Per strategy, each bounded (SPEC §4, docs/matching.md): exact `max_edits` (0–2); "
+        "fuzzy `min_similarity` (0–1), `scorer`; numeric_range `tolerance_abs` (0–1e15), "
+        "`tolerance_pct` (0–100); date_range `tolerance_days` (0–3650), `formats` (≤ 20 strptime "
+        "patterns, checked), `allow_day_month_swap`.",
+    )
+    missing: MissingPolicy = Field(
+        default=MissingPolicy.MISMATCH,
+        description="`mismatch`: a missing or empty value scores 0; `ignore`: the field is left out "
+        "of the row's confidence.",
+    )
 
     def to_domain(self) -> FieldMapping:
         return FieldMapping(**self.model_dump())

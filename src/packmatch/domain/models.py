@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from packmatch.domain.reviews import ResultReview, RunReview
 
@@ -61,27 +61,64 @@ class ColumnType(StrEnum):
 
 
 # --- strategy options (validated when a config is written; the engine trusts them) -------------
+# Every number in a config is bounded (SPEC §4): beyond these, values are mistakes, and some
+# (a weight of 1e308) overflow the sums. The bounds are documented in docs/matching.md.
 
-Scorer = Literal["token_set_ratio", "token_sort_ratio", "ratio", "partial_ratio", "WRatio"]
+MAX_WEIGHT = 1_000_000.0
+MAX_TOLERANCE_ABS = 1e15  # past this, float64 no longer holds cents
+MAX_TOLERANCE_PCT = 100.0
+MAX_TOLERANCE_DAYS = 3650.0  # ten years
+MAX_EDITS = 2
+MAX_FORMATS = 20
+MAX_FORMAT_LENGTH = 100
+
+Scorer = Literal[
+    "token_set_ratio", "token_sort_ratio", "ratio", "partial_ratio", "WRatio", "jaro_winkler", "levenshtein"
+]
+
+
+class MissingPolicy(StrEnum):
+    """What a missing or empty value on either side does to a row's confidence (SPEC §4)."""
+
+    MISMATCH = "mismatch"  # the field scores 0 and counts
+    IGNORE = "ignore"  # the field is left out of both sums
 
 
 class ExactOptions(Frozen):
-    pass
+    max_edits: int = Field(default=0, ge=0, le=MAX_EDITS, strict=True)
 
 
 class FuzzyOptions(Frozen):
-    min_similarity: float = Field(default=0.0, ge=0.0, le=1.0)
+    min_similarity: float = Field(default=0.0, ge=0.0, le=1.0, allow_inf_nan=False)
     scorer: Scorer = "token_set_ratio"
 
 
 class NumericRangeOptions(Frozen):
-    tolerance_abs: float = Field(default=0.0, ge=0.0, allow_inf_nan=False)
-    tolerance_pct: float = Field(default=0.0, ge=0.0, allow_inf_nan=False)
+    tolerance_abs: float = Field(default=0.0, ge=0.0, le=MAX_TOLERANCE_ABS, allow_inf_nan=False)
+    tolerance_pct: float = Field(default=0.0, ge=0.0, le=MAX_TOLERANCE_PCT, allow_inf_nan=False)
+
+
+def _strptime_format(fmt: str) -> str:
+    """A strptime pattern that parses what it formats, with at least one directive."""
+    if "%" not in fmt.replace("%%", ""):
+        raise ValueError(f"{fmt!r} has no % directive, so it would match one fixed text only")
+    sample = datetime(2024, 9, 14, 10, 40, 30)
+    try:
+        datetime.strptime(sample.strftime(fmt), fmt)
+    except ValueError as exc:
+        raise ValueError(f"{fmt!r} is not a valid strptime format ({exc})") from None
+    return fmt
+
+
+DateFormat = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_FORMAT_LENGTH), AfterValidator(_strptime_format)
+]
 
 
 class DateRangeOptions(Frozen):
-    tolerance_days: float = Field(default=0.0, ge=0.0, allow_inf_nan=False)
-    formats: tuple[str, ...] = ()
+    tolerance_days: float = Field(default=0.0, ge=0.0, le=MAX_TOLERANCE_DAYS, allow_inf_nan=False)
+    formats: tuple[DateFormat, ...] = Field(default=(), max_length=MAX_FORMATS)
+    allow_day_month_swap: bool = Field(default=False, strict=True)
 
 
 StrategyOptions = ExactOptions | FuzzyOptions | NumericRangeOptions | DateRangeOptions
@@ -98,8 +135,9 @@ class FieldMapping(Frozen):
     source: str
     target: str
     strategy: Strategy
-    weight: float = Field(gt=0, allow_inf_nan=False)
+    weight: float = Field(gt=0, le=MAX_WEIGHT, allow_inf_nan=False)
     options: dict[str, Any] = Field(default_factory=dict)
+    missing: MissingPolicy = MissingPolicy.MISMATCH
 
     def parsed_options(self) -> StrategyOptions:
         return OPTIONS_BY_STRATEGY[self.strategy].model_validate(self.options)

@@ -46,7 +46,7 @@ class FullScanMatcher:
         for position, reference in enumerate(self._rows):
             scores = field_scores(self._plan, values, reference)
             score = confidence(self._plan, scores)
-            if score > 0:
+            if score is not None and score > 0:
                 yield _Hit(score, position, reference, scores)
 
 

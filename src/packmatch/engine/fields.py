@@ -27,7 +27,7 @@ from packmatch.engine.arrays import EMPTY_ROWS, Floats, Rows
 from packmatch.engine.bounds import QueryBound
 from packmatch.engine.columns import ExactColumn, RangeColumn, TextColumn, as_day, as_number
 from packmatch.engine.normalise import normalise_text, parse_decimal
-from packmatch.engine.strategies import SCORERS, TOLERANCE_SLACK, ZERO_NOISE
+from packmatch.engine.strategies import SCORER_SCALE, SCORERS, TOLERANCE_SLACK, ZERO_NOISE
 
 __all__ = [
     "DateField",
@@ -220,11 +220,12 @@ class FuzzyField:
     def exact(self, query: str | None, codes: Rows) -> Floats:
         """The strategy's own scores of rows: the scorer called once per distinct text."""
         scorer, texts, floor = SCORERS[self.options.scorer], self.column.texts, self.options.min_similarity
+        scale = SCORER_SCALE[self.options.scorer]
         known: dict[int, float] = {-1: 0.0}
         scores = []
         for code in codes.tolist():
             if code not in known:
-                known[code] = 0.0 if query is None else fuzzy_score(scorer(query, texts[code]), floor)
+                known[code] = 0.0 if query is None else fuzzy_score(scorer(query, texts[code]), floor, scale)
             scores.append(known[code])
         return np.array(scores, dtype=np.float64)
 
@@ -233,23 +234,25 @@ class FuzzyField:
             return np.empty(0, dtype=np.float64)
         workers = -1 if len(choices) >= _PARALLEL_CHOICES else 1
         scorer: Any = SCORERS[self.options.scorer]  # rapidfuzz's own scorer type, not expressible here
+        native = cutoff * SCORER_SCALE[self.options.scorer] / 100  # cutoff is on 0–100
         matrix = process.cdist(
-            [query], choices, scorer=scorer, score_cutoff=cutoff, dtype=np.float64, workers=workers
+            [query], choices, scorer=scorer, score_cutoff=native, dtype=np.float64, workers=workers
         )
         return np.asarray(matrix[0], dtype=np.float64)
 
     def _from_raw(self, raw: Floats) -> Floats:
-        scores = raw / 100
+        scale = SCORER_SCALE[self.options.scorer]
+        scores = raw / scale
         floor = self.options.min_similarity
         if floor > 0:
             near = np.flatnonzero(np.abs(scores - floor) <= _BOUNDARY)
             scores[scores < floor] = 0.0
             for i in near.tolist():
-                scores[i] = fuzzy_score(float(raw[i]), floor)
+                scores[i] = fuzzy_score(float(raw[i]), floor, scale)
         return scores
 
 
-def fuzzy_score(raw: float, min_similarity: float) -> float:
-    """``strategies.fuzzy``'s score from the scorer's raw value (0–100)."""
-    similarity = round(raw / 100, 12)
+def fuzzy_score(raw: float, min_similarity: float, scale: float = 100.0) -> float:
+    """``strategies.fuzzy``'s score from the scorer's raw value (0–``scale``)."""
+    similarity = round(raw / scale, 12)
     return 0.0 if similarity < min_similarity else similarity

@@ -4,6 +4,10 @@
   so float noise cannot put an exact 0.85 below a 0.85 threshold.
 - Evidence is keyed by the mapping's ``source`` field. When one source field feeds several
   mappings, the second is keyed ``"<source>#2"``, the third ``"<source>#3"``, and so on.
+- A mapping with ``missing: ignore`` whose value is missing or empty on either side (its score's
+  reason is one of :data:`MISSING_REASONS`) is left out of both sums; its evidence reason gains
+  ``" (ignored)"``. A pair whose weighted fields are all left out has no confidence (``None``): it
+  is never a candidate.
 - A row is matched when it has a candidate and the best confidence is ≥ the threshold; a row with
   no candidate is never matched, even with a threshold of 0.
 
@@ -21,6 +25,7 @@ from packmatch.domain.models import (
     Candidate,
     Evidence,
     FieldMapping,
+    MissingPolicy,
     ReferenceRow,
     RowMatch,
     Strategy,
@@ -30,7 +35,9 @@ from packmatch.engine.strategies import STRATEGIES, FieldScore, StrategyFn
 
 __all__ = [
     "CONFIDENCE_DIGITS",
+    "IGNORED",
     "MAX_CANDIDATES",
+    "MISSING_REASONS",
     "Plan",
     "PlannedField",
     "candidate",
@@ -43,6 +50,8 @@ __all__ = [
 
 MAX_CANDIDATES = 5
 CONFIDENCE_DIGITS = 12
+MISSING_REASONS = frozenset({"source value missing", "reference value missing"})
+IGNORED = " (ignored)"
 
 
 class PlannedField(NamedTuple):
@@ -55,6 +64,7 @@ class PlannedField(NamedTuple):
     weight: float
     compare: StrategyFn
     options: StrategyOptions
+    ignore_missing: bool = False
 
 
 class Plan(NamedTuple):
@@ -73,6 +83,7 @@ def make_plan(mappings: Sequence[FieldMapping]) -> Plan:
             weight=mapping.weight,
             compare=STRATEGIES[mapping.strategy],
             options=mapping.parsed_options(),
+            ignore_missing=mapping.missing is MissingPolicy.IGNORE,
         )
         for key, mapping in zip(keys, mappings, strict=True)
     )
@@ -101,16 +112,31 @@ def field_scores(plan: Plan, values: Mapping[str, Any], reference: ReferenceRow)
     )
 
 
-def confidence(plan: Plan, scores: Sequence[FieldScore]) -> float:
-    return weighted_confidence(plan, [score.score for score in scores])
+def left_out(field: PlannedField, score: FieldScore) -> bool:
+    """Whether ``field`` leaves the sums: ``missing: ignore`` and a value missing on a side."""
+    return field.ignore_missing and score.reason in MISSING_REASONS
 
 
-def weighted_confidence(plan: Plan, scores: Sequence[float]) -> float:
-    """Σ weightᵢ·scoreᵢ / Σ weightᵢ of plain field scores, rounded to :data:`CONFIDENCE_DIGITS`."""
-    if plan.total_weight <= 0:
-        return 0.0
-    weighted = math.fsum(f.weight * s for f, s in zip(plan.fields, scores, strict=True))
-    return round(weighted / plan.total_weight, CONFIDENCE_DIGITS)
+def confidence(plan: Plan, scores: Sequence[FieldScore]) -> float | None:
+    counted = [not left_out(f, s) for f, s in zip(plan.fields, scores, strict=True)]
+    return weighted_confidence(plan, [score.score for score in scores], counted)
+
+
+def weighted_confidence(
+    plan: Plan, scores: Sequence[float], counted: Sequence[bool] | None = None
+) -> float | None:
+    """Σ weightᵢ·scoreᵢ / Σ weightᵢ over the ``counted`` fields (default: all), rounded to
+    :data:`CONFIDENCE_DIGITS`; ``None`` when no field counts."""
+    if counted is None:
+        if plan.total_weight <= 0:
+            return 0.0
+        weighted = math.fsum(f.weight * s for f, s in zip(plan.fields, scores, strict=True))
+        return round(weighted / plan.total_weight, CONFIDENCE_DIGITS)
+    kept = [(f.weight, s) for f, s, c in zip(plan.fields, scores, counted, strict=True) if c]
+    total = math.fsum(w for w, _ in kept)
+    if total <= 0:
+        return None
+    return round(math.fsum(w * s for w, s in kept) / total, CONFIDENCE_DIGITS)
 
 
 def _evidence(
@@ -125,7 +151,7 @@ def _evidence(
             score=score.score,
             source_value=values.get(field.source),
             reference_value=reference.values.get(field.target),
-            reason=score.reason,
+            reason=f"{score.reason}{IGNORED}" if left_out(field, score) else score.reason,
         )
         for field, score in zip(plan.fields, scores, strict=True)
     }
@@ -138,7 +164,7 @@ def candidate(
     scores = field_scores(plan, values, reference) if scores is None else scores
     return Candidate(
         reference_row_id=reference.id,
-        confidence=confidence(plan, scores),
+        confidence=confidence(plan, scores) or 0.0,
         evidence=_evidence(plan, values, reference, scores),
     )
 

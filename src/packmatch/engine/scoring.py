@@ -5,6 +5,7 @@
   first, equal confidences in reference-row order — exactly what a full scan of every reference row
   (:class:`.brute.FullScanMatcher`) returns, found through a :class:`.index.ReferenceIndex` by
   :class:`.search.Search`.
+- :func:`needs_full_scan`: the options matched by the full scan for now (no pruning bounds yet).
 - :func:`slot_outcome`: what a slot's row matches add up to.
 """
 
@@ -17,7 +18,9 @@ from typing import Any
 import numpy as np
 
 from packmatch.domain.models import (
+    DateRangeOptions,
     Evidence,
+    ExactOptions,
     FieldMapping,
     InputRow,
     MatchingConfig,
@@ -26,8 +29,9 @@ from packmatch.domain.models import (
     SlotStatus,
 )
 from packmatch.engine.arrays import Rows
+from packmatch.engine.brute import FullScanMatcher
 from packmatch.engine.index import ReferenceIndex
-from packmatch.engine.plan import MAX_CANDIDATES, candidate, make_plan, row_match
+from packmatch.engine.plan import MAX_CANDIDATES, Plan, candidate, make_plan, row_match
 from packmatch.engine.search import Search
 
 __all__ = ["MAX_CANDIDATES", "Matcher", "SlotOutcome", "score_row", "slot_outcome"]
@@ -39,6 +43,20 @@ def score_row(
     """Confidence of one input row's ``values`` against one reference row, with evidence."""
     scored = candidate(make_plan(mappings), values, reference)
     return scored.confidence, scored.evidence
+
+
+def needs_full_scan(plan: Plan) -> bool:
+    """Options the indexed search has no pruning bounds for yet (``missing: ignore``,
+    ``max_edits``, ``allow_day_month_swap``): matched by the full scan, exact but slower."""
+    for field in plan.fields:
+        options = field.options
+        if field.ignore_missing:
+            return True
+        if isinstance(options, ExactOptions) and options.max_edits:
+            return True
+        if isinstance(options, DateRangeOptions) and options.allow_day_month_swap:
+            return True
+    return False
 
 
 class Matcher:
@@ -56,9 +74,15 @@ class Matcher:
             reference = ReferenceIndex.build(reference, config.field_mappings)
         self._index = reference
         self._search = Search(self._plan, reference)
+        self._full_scan: FullScanMatcher | None = None
+        if needs_full_scan(self._plan):
+            rows = [reference.row(p) for p in range(len(reference))]
+            self._full_scan = FullScanMatcher(config, rows)
 
     def match(self, row: InputRow, excluded: Collection[str] = ()) -> RowMatch:
         """``excluded``: reference row ids that must not be candidates (rejected by a reviewer)."""
+        if self._full_scan is not None:
+            return self._full_scan.match(row, excluded)
         positions = self._search.top(row.values, self._positions(excluded) if excluded else None)
         candidates = tuple(candidate(self._plan, row.values, self._index.row(p)) for p in positions)
         return row_match(candidates, self._threshold)

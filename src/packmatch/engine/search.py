@@ -261,7 +261,7 @@ class Search:
         confidences = []
         for vector in map(tuple, scores.tolist()):
             if vector not in known:
-                known[vector] = weighted_confidence(self._plan, vector)
+                known[vector] = weighted_confidence(self._plan, vector) or 0.0
             confidences.append(known[vector])
         return np.array(confidences, dtype=np.float64)
 

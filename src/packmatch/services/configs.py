@@ -69,8 +69,8 @@ def check_mappings(mappings: Sequence[FieldMapping], columns: set[str]) -> None:
             mapping.parsed_options()
         except ValidationError as exc:
             for err in exc.errors():
-                where = ".".join(str(p) for p in err["loc"])
-                problems.add(f"field_mappings[{i}].options.{where}", err["msg"])
+                where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+                problems.add(f"field_mappings[{i}].options{where}", err["msg"])
     problems.raise_if_any("The matching config is invalid.")
 
 
