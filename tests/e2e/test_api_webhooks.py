@@ -173,7 +173,6 @@ def test_an_inactive_webhook_gets_no_delivery(api: Api, receiver: Receiver) -> N
         ({"url": "http://169.254.169.254/latest/meta-data/"}, "url"),
         ({"url": "http://metadata.google.internal/"}, "url"),
         ({"url": "http://10.0.0.1/hook"}, "url"),
-        ({"url": "http://does-not-resolve.invalid/hook"}, "url"),
         ({"url": ""}, "url"),
         ({}, "url"),
         ({"url": "http://127.0.0.1/h", "events": []}, "events"),
@@ -188,6 +187,23 @@ def test_invalid_bodies_are_400_naming_the_field(api: Api, body: dict[str, Any],
     response = api.post(WEBHOOKS, json=body)
     assert error_body(response, 400, "validation_error")["details"][0]["field"] == field
     assert api.get(WEBHOOKS).json()["pagination"]["total"] == 0
+
+
+def test_the_readme_example_is_accepted_without_dns(api: Api) -> None:
+    # The README's URL: its name is resolved only when a delivery is attempted, where the workers run.
+    url = "https://erp.example.com/hooks/packmatch"
+    hook = create(api, url, events=["package_run.completed"])
+    assert (hook["url"], hook["events"]) == (url, ["package_run.completed"])
+
+
+def test_a_name_that_does_not_resolve_fails_its_delivery(api: Api) -> None:
+    hook = create(api, "http://does-not-resolve.invalid/hook")
+    config_id = api.shipment_world(("required",))
+    assert api.run(config_id, {"invoice": [invoice()]}).status_code == 200
+    page = eventually(
+        api, hook["links"]["deliveries"], lambda b: [d["status"] for d in b["data"]] == ["failed"]
+    )
+    assert page["data"][0]["last_error"] == "refused: host does-not-resolve.invalid: it does not resolve"
 
 
 def test_a_refused_url_says_why(api: Api) -> None:

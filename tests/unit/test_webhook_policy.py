@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -136,6 +139,58 @@ def test_a_slow_lookup_is_abandoned_at_the_bound(monkeypatch: pytest.MonkeyPatch
     finally:
         release.set()
     assert reason == "host slow.example: resolving took longer than 0.05 s"
+
+
+def test_a_stuck_lookup_runs_in_a_daemon_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    release, started = threading.Event(), threading.Event()
+    daemon: list[bool] = []
+
+    def stuck(*args: Any, **kwargs: Any) -> Any:
+        daemon.append(threading.current_thread().daemon)
+        started.set()
+        release.wait(10)
+        raise socket.gaierror("late")
+
+    monkeypatch.setattr(socket, "getaddrinfo", stuck)
+    try:
+        with pytest.raises(TimeoutError):
+            SystemResolver(timeout=0.05)("slow.example", 443)
+        assert started.wait(5)
+    finally:
+        release.set()
+    assert daemon == [True]
+
+
+def test_a_process_exits_while_a_lookup_is_stuck() -> None:
+    # Before: the thread pool's worker was joined at exit, so this process hung until the lookup ended.
+    script = textwrap.dedent(
+        """
+        import socket, threading
+        from packmatch.services.webhooks.address_guard import SystemResolver
+        socket.getaddrinfo = lambda *a, **k: threading.Event().wait()
+        try:
+            SystemResolver(timeout=0.05)("slow.example", 443)
+        except TimeoutError:
+            print("abandoned")
+        """
+    )
+    command = [sys.executable, "-c", script]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=True)
+    assert done.stdout.strip() == "abandoned"
+
+
+def test_the_policy_checks_a_written_url_without_dns() -> None:
+    def no_dns(host: str, port: int) -> Sequence[str]:
+        raise AssertionError("resolved at write time")
+
+    policy = UrlPolicy(no_dns)
+    assert policy.check_written("https://erp.example.com/hooks/packmatch").host == "erp.example.com"
+    with pytest.raises(RefusedUrl, match=r"10\.0\.0\.1 is a private address"):
+        policy.check_written("http://10.0.0.1/hook")
+    with pytest.raises(RefusedUrl, match="cloud metadata host"):
+        policy.check_written("http://metadata.google.internal/")
+    with pytest.raises(RefusedUrl, match="only http and https"):
+        policy.check_written("ftp://erp.example.com/")
 
 
 def test_the_system_resolver_finds_localhost() -> None:

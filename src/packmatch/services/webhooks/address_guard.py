@@ -1,7 +1,9 @@
 """Which URLs a webhook may target (server-side request forgery guard).
 
-A URL is checked when a webhook is written and again before every attempt (DNS can change); the
-attempt then connects to the addresses that were checked, never resolving the name again. Refused
+A URL is checked statically when a webhook is written (`check_written`: scheme, form, metadata host
+names and a literal address; no DNS, so a receiver whose name only resolves where the workers run is
+accepted), and fully before every attempt (`check`: the name is resolved and every address judged);
+the attempt then connects to the addresses that were checked, never resolving the name again. Refused
 whatever the settings say: link-local addresses (169.254.0.0/16, fe80::/10) and cloud metadata
 endpoints. Refused unless `PACKMATCH_WEBHOOK_ALLOW_PRIVATE_NETWORKS` lists them: loopback, private,
 shared (CGNAT), multicast and every other non-global (reserved, documentation…) address.
@@ -9,10 +11,12 @@ shared (CGNAT), multicast and every other non-global (reserved, documentation…
 
 from __future__ import annotations
 
-import concurrent.futures
 import ipaddress
 import socket
+import threading
+import time
 from collections.abc import Iterable, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from packmatch.errors import FieldProblem, ValidationFailed
@@ -93,19 +97,57 @@ def parse_url(url: str) -> Destination:
 
 
 class SystemResolver:
-    """`getaddrinfo` with a time bound (it has none of its own); a slow lookup is abandoned."""
+    """`getaddrinfo` with a time bound (it has none of its own); a slow lookup is abandoned.
 
-    def __init__(self, timeout: float) -> None:
+    Each lookup runs in a daemon thread, so an abandoned one never holds up the process's exit (a
+    thread pool's workers are joined at exit, and a stuck `getaddrinfo` cannot be interrupted). At
+    most `max_lookups` run at once; a lookup that cannot start within the bound is refused too.
+    """
+
+    def __init__(self, timeout: float, max_lookups: int = 4) -> None:
         self.timeout = timeout
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="resolve")
+        self._slots = threading.BoundedSemaphore(max_lookups)
 
     def __call__(self, host: str, port: int) -> Sequence[str]:
-        future = self._pool.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+        deadline = time.monotonic() + self.timeout
+        if not self._slots.acquire(timeout=self.timeout):
+            raise self._late()
+        lookup = _Lookup(host, port, self._slots)
+        threading.Thread(target=lookup.run, name=f"resolve-{host}"[:60], daemon=True).start()
+        if not lookup.done.wait(max(0.0, deadline - time.monotonic())):
+            raise self._late()
+        if lookup.error is not None:
+            raise lookup.error
+        return list(dict.fromkeys(str(info[4][0]) for info in lookup.found))
+
+    def _late(self) -> TimeoutError:
+        return TimeoutError(f"resolving took longer than {self.timeout:g} s")
+
+
+class _Lookup:
+    """One `getaddrinfo` call's outcome, handed from its thread to the caller."""
+
+    def __init__(self, host: str, port: int, slots: threading.BoundedSemaphore) -> None:
+        self.host, self.port, self.slots = host, port, slots
+        self.done = threading.Event()
+        self.found: list[Any] = []
+        self.error: OSError | UnicodeError | None = None
+
+    def run(self) -> None:
         try:
-            found = future.result(timeout=self.timeout)
-        except concurrent.futures.TimeoutError:
-            raise TimeoutError(f"resolving took longer than {self.timeout:g} s") from None
-        return list(dict.fromkeys(str(info[4][0]) for info in found))
+            self.found = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            self.error = exc
+        finally:
+            self.slots.release()
+            self.done.set()
+
+
+def _literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
 
 
 class UrlPolicy:
@@ -113,11 +155,19 @@ class UrlPolicy:
         self.resolver = resolver
         self.allowed = tuple(allowed)
 
-    def check(self, url: str) -> Destination:
-        """The URL's destination with its addresses, every one of them permitted; else RefusedUrl."""
+    def check_written(self, url: str) -> Destination:
+        """What can be known of a URL without DNS: its form, and its address if it is a literal one."""
         destination = parse_url(url)
         if destination.host in METADATA_HOSTS:
             raise RefusedUrl(f"{destination.host} is a cloud metadata host")
+        literal = _literal(destination.host)
+        if literal is not None:
+            self._permit(literal)
+        return destination
+
+    def check(self, url: str) -> Destination:
+        """The URL's destination with its addresses, every one of them permitted; else RefusedUrl."""
+        destination = self.check_written(url)
         addresses = [self._address(a) for a in self._resolve(destination)]
         for address in addresses:
             self._permit(address)
@@ -130,11 +180,8 @@ class UrlPolicy:
         )
 
     def _resolve(self, destination: Destination) -> Sequence[str]:
-        try:
-            ipaddress.ip_address(destination.host)
+        if _literal(destination.host) is not None:
             return [destination.host]
-        except ValueError:
-            pass
         try:
             found = self.resolver(destination.host, destination.port)
         except (OSError, UnicodeError) as exc:

@@ -1,7 +1,7 @@
 """Webhooks: create (the secret is shown once), read, replace (PUT), delete; deliveries and redelivery.
 
-A URL is checked by the SSRF guard before it is stored, outside any transaction (resolving a name
-may take up to `PACKMATCH_WEBHOOK_RESOLVE_TIMEOUT_SECONDS`).
+A URL is checked by the SSRF guard before it is stored without resolving its name (scheme, form and a
+literal address); the name is resolved and its addresses judged before every attempt (deliveries).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class Webhooks:
         self.clock = clock
 
     def create(self, organization_id: uuid.UUID, data: WebhookInput) -> Webhook:
-        self.policy.check(data.url)
+        self.policy.check_written(data.url)
         now = self.clock()
         hook = Webhook(
             id=uuid.uuid4(),
@@ -89,7 +89,7 @@ class Webhooks:
     def replace(self, organization_id: uuid.UUID, webhook_id: uuid.UUID, data: WebhookInput) -> Webhook:
         """url, events and is_active are replaced; the secret stays."""
         current = self.get(organization_id, webhook_id)
-        self.policy.check(data.url)
+        self.policy.check_written(data.url)
         hook = current.model_copy(
             update={
                 "url": data.url,
