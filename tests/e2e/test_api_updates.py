@@ -114,7 +114,7 @@ def test_put_matching_config_replaces_name_mappings_and_threshold(api: Api) -> N
     body = matching_body(name="Carrier only", field_mappings=CARRIER_ONLY, threshold=0.5)
     updated = replaced(api, created["links"]["self"], body)
     assert (updated["name"], updated["threshold"]) == ("Carrier only", 0.5)
-    assert updated["field_mappings"] == [{**CARRIER_ONLY[0], "options": {}}]
+    assert updated["field_mappings"] == [{**CARRIER_ONLY[0], "options": {}, "missing": "mismatch"}]
     assert {k: updated[k] for k in ("id", "reference_data_id", "created_at", "links")} == {
         k: created[k] for k in ("id", "reference_data_id", "created_at", "links")
     }
