@@ -122,6 +122,7 @@ def fast_settings(**overrides: object) -> Settings:
         "slot_max_retries": 2,
         "worker_threads": 2,
         "rate_limit_per_minute": 0,
+        "rate_limit_per_address_per_minute": 0,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

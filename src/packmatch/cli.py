@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 log = get_logger("packmatch.cli")
 
 
+# uvicorn.run(proxy_headers=False): uvicorn would otherwise trust X-Forwarded-For from 127.0.0.1;
+# the client address comes from PACKMATCH_TRUSTED_PROXIES alone (docs/operations.md, rate limits).
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -32,7 +36,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     reconciler = runtime.reconciler_thread()
     reconciler.start()
     with InProcessWorker(runtime.broker, threads=settings.worker_threads):
-        uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+        uvicorn.run(
+            app, host=args.host, port=args.port, log_config=None, access_log=False, proxy_headers=False
+        )
     reconciler.stop()
     runtime.close()
     return 0
@@ -48,7 +54,7 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
     if settings.broker_url.startswith("memory://"):
         log.warning("api.memory_broker", hint="no worker can see this broker; use `packmatch serve`")
     app = create_app(runtime.services, settings, metrics=runtime.api_metrics())
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False, proxy_headers=False)
     runtime.close()
     return 0
 

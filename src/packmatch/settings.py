@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./packmatch.db"
     broker_url: str = "memory://"
     rate_limit_per_minute: int = Field(default=600, ge=0)
+    # Requests with a missing, malformed or unknown key: a small budget per client address
+    # (decision 0009); 0 disables it. The address is the TCP peer's, or, when the peer is one of
+    # these proxies (CIDRs, comma-separated; none by default), the last untrusted hop of
+    # `X-Forwarded-For` (docs/security.md).
+    rate_limit_per_address_per_minute: int = Field(default=60, ge=0)
+    trusted_proxies: Networks = ()
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
 

@@ -14,6 +14,7 @@ from packmatch.api.app import create_app
 from packmatch.bootstrap import Runtime
 from packmatch.services.ratelimit import REDIS_PREFIX, RedisRateLimiter, build_rate_limiter, redis_client
 from packmatch.settings import Settings
+from tests.e2e.test_api_rate_limit import flood
 
 LIMIT = 4
 WINDOW_START = 1_800_000_000
@@ -154,3 +155,15 @@ def test_the_api_keeps_answering_when_redis_is_down(
         ]
     assert {r.status_code for r in responses} == {200}
     assert responses[-1].headers["X-RateLimit-Limit"] == str(LIMIT)
+
+
+@pytest.mark.redis
+def test_a_flood_of_random_keys_from_one_address_is_limited_in_redis(
+    make_runtime: Callable[..., Runtime], sqlite_url: str, redis_url: str, clock: Clock
+) -> None:
+    runtime = make_runtime(database_url=sqlite_url)
+    limiter = RedisRateLimiter(redis_client(redis_url), Settings().rate_limit_per_address_per_minute, clock)
+    try:
+        flood(runtime, limiter)
+    finally:
+        limiter.close()

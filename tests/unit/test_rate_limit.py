@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from packmatch.api.ratelimit import identity, is_exempt
-from packmatch.services.accounts import hash_key
+from packmatch.api.ratelimit import client_address, is_exempt
 from packmatch.services.ratelimit import InProcessRateLimiter, RateDecision, build_rate_limiter, decide
 from packmatch.settings import Settings
 
@@ -54,14 +54,33 @@ def test_the_in_process_limiter_admits_exactly_the_limit_across_threads() -> Non
     assert sum(d.allowed for d in decisions) == 500
 
 
-def test_identity_is_the_hash_of_the_bearer_token() -> None:
-    scope = {"type": "http", "headers": [(b"authorization", b"Bearer pmk_secret")], "client": ("10.0.0.1", 1)}
-    assert identity(scope) == f"key:{hash_key('pmk_secret')}"
+PROXIES = (ipaddress.ip_network("10.0.0.0/8"),)
 
 
-def test_identity_without_a_token_is_the_client_address() -> None:
-    scope = {"type": "http", "headers": [(b"authorization", b"Basic abc")], "client": ("10.0.0.1", 1)}
-    assert identity(scope) == "ip:10.0.0.1"
+def scope_from(peer: str, forwarded: str | None = None) -> dict[str, object]:
+    headers = [] if forwarded is None else [(b"x-forwarded-for", forwarded.encode())]
+    return {"type": "http", "headers": headers, "client": (peer, 1)}
+
+
+def test_the_client_address_is_the_peer_by_default() -> None:
+    assert client_address(scope_from("10.0.0.1", "203.0.113.9")) == "10.0.0.1"
+
+
+def test_a_trusted_proxy_forwards_the_last_untrusted_hop() -> None:
+    scope = scope_from("10.0.0.1", "198.51.100.7, 203.0.113.9, 10.0.0.2")
+    assert client_address(scope, PROXIES) == "203.0.113.9"
+
+
+def test_an_untrusted_peer_cannot_claim_an_address() -> None:
+    assert client_address(scope_from("192.0.2.1", "203.0.113.9"), PROXIES) == "192.0.2.1"
+
+
+def test_a_trusted_proxy_without_the_header_is_the_client() -> None:
+    assert client_address(scope_from("10.0.0.1"), PROXIES) == "10.0.0.1"
+
+
+def test_a_forwarded_hop_that_is_not_an_address_falls_back_to_the_peer() -> None:
+    assert client_address(scope_from("10.0.0.1", "junk"), PROXIES) == "10.0.0.1"
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ from packmatch.errors import PackmatchError
 from packmatch.metrics import PrometheusMetrics, metrics_registry
 from packmatch.services.container import Services
 from packmatch.services.idempotency import Idempotency
-from packmatch.services.ratelimit import RateLimiter, build_rate_limiter
+from packmatch.services.ratelimit import RateLimiter, build_address_limiter, build_rate_limiter
 from packmatch.settings import Settings
 from packmatch.transient import is_transient
 
@@ -137,15 +137,23 @@ def _route(request: Request) -> str:
     return path if isinstance(path, str) else "unmatched"
 
 
-def _add_middleware(app: FastAPI, services: Services, limiter: RateLimiter | None) -> None:
+def _add_middleware(
+    app: FastAPI, services: Services, limiter: RateLimiter | None, address_limiter: RateLimiter | None
+) -> None:
     """Added innermost first. A request passes: request context (request id, 413, access log) →
     rate limiter → idempotency → routes; so 429s and idempotent replays get the envelope, the
     `X-Request-Id` and a log line, and replays count against the budget."""
     app.add_middleware(
         IdempotencyMiddleware, services=services, idempotency=Idempotency(services.db), body_limit=_body_limit
     )
-    if limiter is not None:
-        app.add_middleware(RateLimitMiddleware, limiter=limiter)
+    if limiter is not None or address_limiter is not None:
+        app.add_middleware(
+            RateLimitMiddleware,
+            accounts=services.accounts,
+            limiter=limiter,
+            address_limiter=address_limiter,
+            trusted_proxies=app.state.settings.trusted_proxies,
+        )
     app.add_middleware(RequestContextMiddleware)
 
 
@@ -155,9 +163,11 @@ def create_app(
     *,
     rate_limiter: RateLimiter | None = None,
     metrics: PrometheusMetrics | None = None,
+    address_limiter: RateLimiter | None = None,
 ) -> FastAPI:
-    """`rate_limiter` defaults to the one the settings call for (none when the limit is 0, Redis
-    when the broker is Redis, else in-process). `metrics` are what `/metrics` shows (the runtime's,
+    """`rate_limiter` (per key) and `address_limiter` (per client address, for requests without a
+    valid key) default to the ones the settings call for (none when the limit is 0, Redis when the
+    broker is Redis, else in-process). `metrics` are what `/metrics` shows (the runtime's,
     `Runtime.api_metrics()`); by default the app counts only its own HTTP requests."""
     app = FastAPI(title="packmatch", version=__version__, description=DESCRIPTION)
     app.state.services = services
@@ -166,7 +176,12 @@ def create_app(
     app.add_exception_handler(PackmatchError, errors.on_packmatch_error)
     app.add_exception_handler(RequestValidationError, errors.on_validation_error)
     app.add_exception_handler(StarletteHTTPException, errors.on_http_error)
-    _add_middleware(app, services, rate_limiter or build_rate_limiter(settings))
+    _add_middleware(
+        app,
+        services,
+        rate_limiter or build_rate_limiter(settings),
+        address_limiter or build_address_limiter(settings),
+    )
     routers = (
         reference_data,
         matching_configs,

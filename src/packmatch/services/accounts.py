@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
+import threading
 import uuid
 from dataclasses import dataclass
+
+from cachetools import TTLCache
 
 from packmatch.errors import InsufficientScope, Unauthorized, ValidationFailed
 from packmatch.services.ports import Clock, utcnow
@@ -15,6 +19,8 @@ from packmatch.store.db import Database
 KEY_PREFIX = "pmk_"
 SCOPES = frozenset({"read", "write", "review"})
 MAX_KEY_NAME = 200
+# What `create_key` issues: the prefix and 32 random bytes in URL-safe base64 (43 characters).
+KEY_FORMAT = re.compile(r"pmk_[A-Za-z0-9_-]{43}")
 
 
 @dataclass(frozen=True)
@@ -43,10 +49,39 @@ def parse_scopes(text: str) -> frozenset[str]:
     return scopes
 
 
+def well_formed(key: str | None) -> bool:
+    return key is not None and KEY_FORMAT.fullmatch(key) is not None
+
+
+class KnownKeys:
+    """Which key hashes were recently seen to be valid, or not: the rate limiter's guide to a
+    request's budget (decision 0009). It never grants access: `authenticate` still reads every
+    valid key from the database, so a revocation takes effect at once. Unknown hashes are
+    remembered for a minute so that a rejected key costs one lookup, not one per request."""
+
+    def __init__(self, maxsize: int = 10_000, valid_ttl: float = 300.0, invalid_ttl: float = 60.0) -> None:
+        self._lock = threading.Lock()
+        self._valid: TTLCache[str, bool] = TTLCache(maxsize, valid_ttl)
+        self._invalid: TTLCache[str, bool] = TTLCache(maxsize, invalid_ttl)
+
+    def status(self, key_hash: str) -> bool | None:
+        """True: valid when last looked up; False: not a key; None: not looked up lately."""
+        with self._lock:
+            if key_hash in self._valid:
+                return True
+            return False if key_hash in self._invalid else None
+
+    def remember(self, key_hash: str, valid: bool) -> None:
+        with self._lock:
+            (self._valid if valid else self._invalid)[key_hash] = True
+            (self._invalid if valid else self._valid).pop(key_hash, None)
+
+
 class Accounts:
-    def __init__(self, db: Database, clock: Clock = utcnow) -> None:
+    def __init__(self, db: Database, clock: Clock = utcnow, known: KnownKeys | None = None) -> None:
         self.db = db
         self.clock = clock
+        self.known = known or KnownKeys()
 
     def create_key(self, organization: str, scopes: frozenset[str], name: str | None = None) -> str:
         """`name` (the holder, e.g. a reviewer) is shown in the review decisions the key records."""
@@ -75,14 +110,33 @@ class Accounts:
         with self.db.transaction() as conn:
             return store.find_organization(conn, name.strip())
 
+    def key_status(self, key: str | None) -> bool | None:
+        """Whether `key` is a valid key as far as is known without a database lookup: False for
+        a missing or malformed key and for one found invalid lately, None when it needs a lookup."""
+        if key is None or not well_formed(key):
+            return False
+        return self.known.status(hash_key(key))
+
     def authenticate(self, key: str | None) -> Principal:
-        if not key or not key.startswith(KEY_PREFIX):
+        if key is None or self.key_status(key) is False:
             raise Unauthorized("Missing or invalid API key.")
+        key_hash = hash_key(key)
         with self.db.transaction() as conn:
-            record = store.find_key_by_hash(conn, hash_key(key))
-        if record is None or record.revoked_at is not None:
+            record = store.find_key_by_hash(conn, key_hash)
+        valid = record is not None and record.revoked_at is None
+        self.known.remember(key_hash, valid)
+        if record is None or not valid:
             raise Unauthorized("Missing or invalid API key.")
         return Principal(record.organization_id, record.id, record.scopes, record.name)
+
+    def is_valid(self, key: str) -> bool:
+        """Look the key up (and remember the answer): what the rate limiter does for a key it
+        has not seen lately, once the client address's budget allows it."""
+        try:
+            self.authenticate(key)
+        except Unauthorized:
+            return False
+        return True
 
     def list_keys(self, organization: str | None = None) -> list[tuple[str, store.KeyRecord]]:
         with self.db.transaction() as conn:

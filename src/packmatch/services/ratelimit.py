@@ -157,9 +157,17 @@ def redis_client(url: str) -> redis.Redis:
 
 
 def build_rate_limiter(settings: Settings) -> RateLimiter | None:
-    """`None` when limiting is disabled (`PACKMATCH_RATE_LIMIT_PER_MINUTE=0`); Redis when the broker
-    is Redis (shared by every API process); otherwise a per-process counter."""
-    limit = settings.rate_limit_per_minute
+    """The per-key limiter: `None` when limiting is disabled (`PACKMATCH_RATE_LIMIT_PER_MINUTE=0`);
+    Redis when the broker is Redis (shared by every API process); otherwise a per-process counter."""
+    return _limiter(settings, settings.rate_limit_per_minute)
+
+
+def build_address_limiter(settings: Settings) -> RateLimiter | None:
+    """The per-address limiter for requests without a valid key (decision 0009), built alike."""
+    return _limiter(settings, settings.rate_limit_per_address_per_minute)
+
+
+def _limiter(settings: Settings, limit: int) -> RateLimiter | None:
     if limit == 0:
         return None
     if settings.broker_url.startswith(REDIS_URL_SCHEMES):
