@@ -1,0 +1,84 @@
+// Pure helpers: the verdict rule of SPEC §5 in words, and what differs between two values.
+const WORST = ["passed", "review", "failed", "error"];
+
+export function slotOutcome(slot, criteria) {
+  const { presence, status, confidence } = slot;
+  const low = status === "matched" && confidence !== null && confidence < criteria.min_confidence;
+  const min = `below min_confidence ${criteria.min_confidence}`;
+  if (status === "error") return ["error", "the slot's job failed, so the run is error"];
+  if (presence === "optional") return ["passed", "optional slot: reported, never decisive"];
+  if (presence === "required") {
+    if (status === "missing") return ["failed", "required slot without documents"];
+    if (status === "unmatched") {
+      return criteria.all_required_matched
+        ? ["failed", "required slot unmatched and all_required_matched is on"]
+        : ["review", "required slot unmatched; all_required_matched is off, so a person decides"];
+    }
+    if (low) return ["failed", `required slot matched ${min}`];
+  }
+  if (presence === "expected" && (status === "missing" || status === "unmatched" || low)) {
+    const what = status === "matched" ? `matched ${min}` : status;
+    return criteria.allow_review_on_expected
+      ? ["review", `expected slot ${what}; allow_review_on_expected sends it to a person`]
+      : ["failed", `expected slot ${what} and allow_review_on_expected is off`];
+  }
+  return ["passed", `${presence} slot ${status}`];
+}
+
+export function worst(outcomes) {
+  return outcomes.reduce((a, b) => (WORST.indexOf(b) > WORST.indexOf(a) ? b : a), "passed");
+}
+
+function number(value) {
+  if (typeof value === "number") return value;
+  if (typeof value !== "string") return NaN;
+  const cleaned = value.replace(/[^0-9.\-]/g, "");
+  return cleaned ? Number(cleaned) : NaN;
+}
+
+function days(a, b) {
+  const [x, y] = [Date.parse(String(a).slice(0, 10)), Date.parse(String(b).slice(0, 10))];
+  return Number.isNaN(x) || Number.isNaN(y) ? NaN : Math.round((x - y) / 86400000);
+}
+
+const normal = (v) => String(v ?? "").normalize("NFKC").toLowerCase().trim().replace(/\s+/g, " ");
+
+// Characters of `a` not in a longest common subsequence with `b`: [{text, same}] segments.
+export function charDiff(a, b) {
+  const [s, t] = [normal(a).slice(0, 200), normal(b).slice(0, 200)];
+  const rows = Array.from({ length: s.length + 1 }, () => new Uint16Array(t.length + 1));
+  for (let i = s.length - 1; i >= 0; i--)
+    for (let j = t.length - 1; j >= 0; j--)
+      rows[i][j] = s[i] === t[j] ? rows[i + 1][j + 1] + 1 : Math.max(rows[i + 1][j], rows[i][j + 1]);
+  const out = [];
+  let [i, j] = [0, 0];
+  const push = (ch, same) => {
+    const last = out[out.length - 1];
+    if (last && last.same === same) last.text += ch; else out.push({ text: ch, same });
+  };
+  while (i < s.length) {
+    if (j < t.length && s[i] === t[j]) { push(s[i], true); i++; j++; }
+    else if (j < t.length && rows[i][j + 1] >= rows[i + 1][j]) j++;
+    else { push(s[i], false); i++; }
+  }
+  return { segments: out, missing: t.length - rows[0][0] };
+}
+
+// A short text saying how the input value differs from the reference value, or "same".
+export function difference(e) {
+  if (e.score === 1) return "same";
+  if (e.source_value == null || e.source_value === "" || e.reference_value == null) return "value missing";
+  if (e.strategy === "numeric_range") {
+    const [a, b] = [number(e.source_value), number(e.reference_value)];
+    if (Number.isNaN(a) || Number.isNaN(b)) return "not a number";
+    const off = a - b, pct = b ? ` (${((Math.abs(off) / Math.abs(b)) * 100).toFixed(2)} %)` : "";
+    return `off by ${off > 0 ? "+" : ""}${+off.toFixed(4)}${pct}`;
+  }
+  if (e.strategy === "date_range") {
+    const d = days(e.source_value, e.reference_value);
+    return Number.isNaN(d) ? "not a date" : `${Math.abs(d)} day${Math.abs(d) === 1 ? "" : "s"} ${d > 0 ? "later" : "earlier"}`;
+  }
+  const { segments, missing } = charDiff(e.source_value, e.reference_value);
+  const extra = segments.filter((s) => !s.same).reduce((n, s) => n + s.text.length, 0);
+  return `${extra} character${extra === 1 ? "" : "s"} differ, ${missing} missing`;
+}
