@@ -32,7 +32,7 @@ const RUNS = "/v1/matching/packages/runs";
 
 export const api = {
   configs: () => call("/v1/matching/packages/configs?limit=100").then((r) => r.data.data),
-  queue({ decided, config, cursor, limit = 50 }) {
+  queue({ decided, config, cursor, limit = 100 }) {
     const q = new URLSearchParams({ limit: String(limit) });
     if (decided) q.set("reviewed", "true");
     else { q.set("status", "review"); q.set("reviewed", "false"); }

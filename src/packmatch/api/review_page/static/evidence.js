@@ -41,15 +41,17 @@ function days(a, b) {
   return Number.isNaN(x) || Number.isNaN(y) ? NaN : Math.round((x - y) / 86400000);
 }
 
-const normal = (v) => String(v ?? "").normalize("NFKC").toLowerCase().trim().replace(/\s+/g, " ");
+const text = (v) => String(v ?? "").normalize("NFKC").slice(0, 200);
 
-// Characters of `a` not in a longest common subsequence with `b`: [{text, same}] segments.
+// Characters of `a` (as written) not in a longest common subsequence with `b`, ignoring case:
+// [{text, same}] segments, and how many characters of `b` are not in `a`.
 export function charDiff(a, b) {
-  const [s, t] = [normal(a).slice(0, 200), normal(b).slice(0, 200)];
+  const [s, t] = [text(a), text(b)];
+  const [ls, lt] = [s.toLowerCase(), t.toLowerCase()];
   const rows = Array.from({ length: s.length + 1 }, () => new Uint16Array(t.length + 1));
   for (let i = s.length - 1; i >= 0; i--)
     for (let j = t.length - 1; j >= 0; j--)
-      rows[i][j] = s[i] === t[j] ? rows[i + 1][j + 1] + 1 : Math.max(rows[i + 1][j], rows[i][j + 1]);
+      rows[i][j] = ls[i] === lt[j] ? rows[i + 1][j + 1] + 1 : Math.max(rows[i + 1][j], rows[i][j + 1]);
   const out = [];
   let [i, j] = [0, 0];
   const push = (ch, same) => {
@@ -57,7 +59,7 @@ export function charDiff(a, b) {
     if (last && last.same === same) last.text += ch; else out.push({ text: ch, same });
   };
   while (i < s.length) {
-    if (j < t.length && s[i] === t[j]) { push(s[i], true); i++; j++; }
+    if (j < t.length && ls[i] === lt[j]) { push(s[i], true); i++; j++; }
     else if (j < t.length && rows[i][j + 1] >= rows[i + 1][j]) j++;
     else { push(s[i], false); i++; }
   }
@@ -72,13 +74,14 @@ export function difference(e) {
     const [a, b] = [number(e.source_value), number(e.reference_value)];
     if (Number.isNaN(a) || Number.isNaN(b)) return "not a number";
     const off = a - b, pct = b ? ` (${((Math.abs(off) / Math.abs(b)) * 100).toFixed(2)} %)` : "";
-    return `off by ${off > 0 ? "+" : ""}${+off.toFixed(4)}${pct}`;
+    return `input off by ${off > 0 ? "+" : ""}${+off.toFixed(4)}${pct}`;
   }
   if (e.strategy === "date_range") {
     const d = days(e.source_value, e.reference_value);
-    return Number.isNaN(d) ? "not a date" : `${Math.abs(d)} day${Math.abs(d) === 1 ? "" : "s"} ${d > 0 ? "later" : "earlier"}`;
+    return Number.isNaN(d) ? "not a date" : `input ${Math.abs(d)} day${Math.abs(d) === 1 ? "" : "s"} ${d > 0 ? "later" : "earlier"}`;
   }
-  const { segments, missing } = charDiff(e.source_value, e.reference_value);
+  const { segments, missing } = charDiff(e.reference_value, e.source_value);
   const extra = segments.filter((s) => !s.same).reduce((n, s) => n + s.text.length, 0);
-  return `${extra} character${extra === 1 ? "" : "s"} differ, ${missing} missing`;
+  const n = Math.max(extra, missing);
+  return `differs in ${n} character${n === 1 ? "" : "s"} (marked)`;
 }
