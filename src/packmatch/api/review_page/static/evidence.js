@@ -2,27 +2,24 @@
 const WORST = ["passed", "review", "failed", "error"];
 
 export function slotOutcome(slot, criteria) {
-  const { presence, status, confidence } = slot;
-  const low = status === "matched" && confidence !== null && confidence < criteria.min_confidence;
+  const { presence, status } = slot;
+  const low = status === "matched" && (slot.confidence ?? 0) < criteria.min_confidence;
   const min = `below min_confidence ${criteria.min_confidence}`;
   if (status === "error") return ["error", "the slot's job failed, so the run is error"];
+  if (status === "pending") return ["error", "the slot was still pending when the verdict was decided"];
+  if (status === "skipped" && presence !== "optional") return ["error", `${presence} slot skipped, which only optional slots can be`];
   if (presence === "optional") return ["passed", "optional slot: reported, never decisive"];
-  if (presence === "required") {
-    if (status === "missing") return ["failed", "required slot without documents"];
-    if (status === "unmatched") {
-      return criteria.all_required_matched
-        ? ["failed", "required slot unmatched and all_required_matched is on"]
-        : ["review", "required slot unmatched; all_required_matched is off, so a person decides"];
-    }
-    if (low) return ["failed", `required slot matched ${min}`];
-  }
-  if (presence === "expected" && (status === "missing" || status === "unmatched" || low)) {
-    const what = status === "matched" ? `matched ${min}` : status;
+  if (status === "matched" && !low) return ["passed", `${presence} slot matched`];
+  const what = low ? `matched ${min}` : status;
+  if (presence === "expected") {
     return criteria.allow_review_on_expected
       ? ["review", `expected slot ${what}; allow_review_on_expected sends it to a person`]
       : ["failed", `expected slot ${what} and allow_review_on_expected is off`];
   }
-  return ["passed", `${presence} slot ${status}`];
+  if (status === "unmatched" && !criteria.all_required_matched)
+    return ["review", "required slot unmatched; all_required_matched is off, so a person decides"];
+  const rule = status === "unmatched" ? " and all_required_matched is on" : "";
+  return ["failed", `required slot ${what}${rule}`];
 }
 
 export function worst(outcomes) {
