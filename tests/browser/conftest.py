@@ -7,6 +7,7 @@ browser cannot start the tests skip with the reason, and fail under `CI=true` (a
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -26,8 +27,9 @@ from packmatch.domain.models import PackageRun, RunStatus
 from packmatch.worker.runner import InProcessWorker
 from tests.conftest import service_missing
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
+# Debian's paths; other systems point these at their own chromium and its matching driver.
+CHROMIUM = Path(os.environ.get("PACKMATCH_TEST_CHROMIUM", "/usr/bin/chromium"))
+CHROMEDRIVER = Path(os.environ.get("PACKMATCH_TEST_CHROMEDRIVER", "/usr/bin/chromedriver"))
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
 REVIEWER = "Rita Reviewer"
 
@@ -48,7 +50,12 @@ def chromium() -> Iterator[Any]:
     try:
         driver = start_chromium()
     except Exception as exc:  # ImportError, WebDriverException, a missing binary: all "cannot start"
-        service_missing("headless Chromium (apt-get install chromium chromium-driver)", exc)
+        first_line = RuntimeError(
+            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        )
+        service_missing(
+            f"headless Chromium {CHROMIUM} (apt-get install chromium chromium-driver)", first_line
+        )
     driver.set_window_size(1280, 800)
     yield driver
     driver.quit()

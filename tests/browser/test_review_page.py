@@ -8,7 +8,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from packmatch.api.review_page.routes import assets
 from packmatch.domain.ids import Kind, format_id
@@ -148,3 +148,70 @@ def test_a_queue_of_100_bundles_renders_quickly_and_the_page_is_light(browser: A
     assert len(entries) == len(assets())  # every asset loaded, and nothing else
     assert render_ms <= 300
     assert transferred <= 150_000
+
+
+def test_j_and_k_move_through_the_queue_and_enter_opens_the_selected_bundle(browser: Any, live: Live) -> None:
+    sign_in(browser, live)
+    ids = queue_ids(browser, 3)
+    press(browser, "jjk")
+    selected = browser.find_element(By.CSS_SELECTOR, "#runs li.selected a").get_attribute("data-id")
+    assert selected == ids[1]
+    press(browser, Keys.ENTER)
+    opened(browser, ids[1])
+    press(browser, "k")
+    opened(browser, ids[0])
+
+
+def test_a_reviewer_approves_a_chosen_candidate_and_rejects_a_result(browser: Any, live: Live) -> None:
+    sign_in(browser, live)
+    run_id = queue_ids(browser, 3)[0]
+    press(browser, Keys.ENTER)
+    opened(browser, run_id)
+    first_row = browser.find_elements(By.CSS_SELECTOR, "article.result")[0]
+    choose = first_row.find_elements(By.CSS_SELECTOR, "thead button.approve")[1]
+    chosen = choose.text.removeprefix("Approve ")
+    choose.click()
+    wait(browser).until(ec.text_to_be_present_in_element((By.ID, "status"), f"approved {chosen}"))
+    browser.find_elements(By.CSS_SELECTOR, "article.result button.reject")[1].click()
+    wait(browser).until(ec.text_to_be_present_in_element((By.ID, "status"), "rejected"))
+    run = live.get(f"{RUNS}/{run_id}")
+    slots = [s for s in run["document_results"] if s["matching_run_id"]]
+    reviews = [
+        result["review"]
+        for slot in slots
+        for result in live.get(f"/v1/matching/runs/{slot['matching_run_id']}/results")["data"]
+    ]
+    assert (reviews[0]["status"], reviews[0]["reference_row_id"]) == ("approved", chosen)
+    assert reviews[1]["status"] == "rejected"
+    assert {r["reviewed_by"]["name"] for r in reviews[:2]} == {REVIEWER}
+    assert run["review"] is None  # deciding rows leaves the bundle undecided
+
+
+def test_the_decided_view_and_the_config_filter(browser: Any, live: Live) -> None:
+    sign_in(browser, live)
+    decided, following, _ = queue_ids(browser, 3)
+    press(browser, Keys.ENTER)
+    opened(browser, decided)
+    press(browser, "a")
+    opened(browser, following)
+    press(browser, Keys.ESCAPE)
+    wait(browser).until(ec.text_to_be_present_in_element((By.ID, "count"), "2 bundles left to review"))
+    assert queue_ids(browser, 2)[0] == following
+    browser.find_element(By.CSS_SELECTOR, "input[value=decided]").click()
+    assert queue_ids(browser, 1) == [decided]
+    assert "approved" in browser.find_element(By.CSS_SELECTOR, "#runs li.run").text
+    browser.find_element(By.CSS_SELECTOR, "input[value=undecided]").click()
+    queue_ids(browser, 2)
+    other = live.runtime.services.accounts.create_key("demo", frozenset({"read", "write"}))
+    lone = live.client.post(
+        "/v1/matching/packages/configs",
+        headers={"Authorization": f"Bearer {other}"},
+        json={"name": "Empty", "document_type_configs": [
+            {"document_type": s.document_type, "matching_config_id": str(s.matching_config_id),
+             "presence": s.presence.value} for s in live.installed.package.slots]},
+    )  # fmt: skip
+    assert lone.status_code == 201, lone.text
+    browser.refresh()  # the key stays in the tab; the config list is read again
+    queue_ids(browser, 2)
+    Select(browser.find_element(By.ID, "config")).select_by_visible_text("Empty")
+    wait(browser).until(ec.text_to_be_present_in_element((By.ID, "count"), "0 bundles left to review"))

@@ -3,7 +3,7 @@ import { api, describe, key } from "./api.js";
 import { h, queueItem, rawJson, resultCard, reviewText, summary } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
-const state = { decided: false, config: "", cursors: [null], page: 0, items: [], next: null, index: 0, open: null, configs: new Map() };
+const state = { decided: false, config: "", cursors: [null], page: 0, items: [], next: null, index: 0, open: null, busy: false, configs: new Map() };
 
 function show(section) {
   for (const id of ["login", "queue", "bundle"]) $(id).hidden = id !== section;
@@ -102,10 +102,11 @@ function renderBundle(notes) {
 }
 
 async function decideBundle(decision) {
-  if (!state.open) return;
+  if (!state.open || state.busy) return;  // one decision at a time: a double press is not a second one
   const { run, etag } = state.open;
   const notes = $("notes").value.trim() || undefined;
   alarm("");
+  state.busy = true;
   try {
     await api.reviewRun(run.id, decision, notes, etag);
     say(`${decision === "approved" ? "Approved" : "Rejected"} ${run.id}.`);
@@ -113,7 +114,7 @@ async function decideBundle(decision) {
   } catch (error) {
     fail(error);
     if (error.status === 412) await openBundle(run.id, { keepNotes: true }).then(() => alarm(describe(error)));
-  }
+  } finally { state.busy = false; }
 }
 
 async function nextUndecided(decidedId) {
@@ -126,8 +127,10 @@ async function nextUndecided(decidedId) {
 }
 
 async function decideResult(slot, result, etag, status, referenceRowId) {
+  if (state.busy) return;
   const body = { status, notes: $("notes").value.trim() || undefined, reference_row_id: referenceRowId || undefined };
   alarm("");
+  state.busy = true;
   try {
     await api.reviewResult(slot.matching_run_id, result.id, body, etag);
     say(`Row ${result.document_id}: ${status}${referenceRowId ? " " + referenceRowId : ""}.`);
@@ -135,7 +138,7 @@ async function decideResult(slot, result, etag, status, referenceRowId) {
   } catch (error) {
     fail(error);
     if (error.status === 412) await openBundle(state.open.run.id, { keepNotes: true }).then(() => alarm(describe(error)));
-  }
+  } finally { state.busy = false; }
 }
 
 const KEYS = {
