@@ -30,7 +30,7 @@ from tests.conftest import service_missing
 # Debian's paths; other systems point these at their own chromium and its matching driver.
 CHROMIUM = Path(os.environ.get("PACKMATCH_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("PACKMATCH_TEST_CHROMEDRIVER", "/usr/bin/chromedriver"))
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
+DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 REVIEWER = "Rita Reviewer"
 
 
@@ -43,6 +43,13 @@ def start_chromium() -> Any:
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,800"):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """docs/images/ with PACKMATCH_UPDATE_SCREENSHOTS=1 (run ids and times change on every run, so
+    an ordinary test run leaves the committed pictures alone), else a temporary folder."""
+    return DOCS_IMAGES if os.environ.get("PACKMATCH_UPDATE_SCREENSHOTS") == "1" else tmp_path
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,13 +13,13 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from packmatch.api.review_page.routes import assets
 from packmatch.domain.ids import Kind, format_id
-from tests.browser.conftest import REVIEWER, SCREENSHOTS, Live
+from tests.browser.conftest import REVIEWER, Live
 
 pytestmark = pytest.mark.postgres
 RUNS = "/v1/matching/packages/runs"
 
 
-def wait(browser: Any, seconds: float = 20) -> WebDriverWait:
+def wait(browser: Any, seconds: float = 20) -> WebDriverWait[Any]:
     return WebDriverWait(browser, seconds)
 
 
@@ -48,12 +49,12 @@ def review_of(live: Live, run_id: str) -> dict[str, Any]:
 
 
 def test_a_reviewer_approves_one_bundle_and_rejects_another_with_the_keyboard(
-    browser: Any, live: Live
+    browser: Any, live: Live, screenshots: Path
 ) -> None:
     sign_in(browser, live)
     first, second, third = queue_ids(browser, 3)
     assert "3 bundles left to review" in browser.find_element(By.ID, "count").text
-    browser.save_screenshot(str(SCREENSHOTS / "review-queue.png"))
+    browser.save_screenshot(str(screenshots / "review-queue.png"))
     press(browser, Keys.ENTER)
     opened(browser, first)
     outcomes = browser.find_element(By.CSS_SELECTOR, "table.outcomes").text
@@ -62,7 +63,7 @@ def test_a_reviewer_approves_one_bundle_and_rejects_another_with_the_keyboard(
     assert "same" in evidence  # each field's score and difference beside each candidate
     assert browser.find_elements(By.CSS_SELECTOR, "td.differs"), "no difference highlighted"
     browser.set_window_size(1280, 1600)  # the bundle and its evidence in one picture
-    browser.save_screenshot(str(SCREENSHOTS / "review-bundle.png"))
+    browser.save_screenshot(str(screenshots / "review-bundle.png"))
     browser.set_window_size(1280, 800)
     press(browser, "n")
     browser.switch_to.active_element.send_keys("delivery number checked by phone", Keys.ESCAPE)
