@@ -10,12 +10,14 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     ValidationError,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from packmatch.domain.ids import Kind, parse_id
 from packmatch.domain.models import (
@@ -61,6 +63,22 @@ def _finite(value: dict[str, Any]) -> dict[str, Any]:
 
 
 JsonObject = Annotated[dict[str, Any], AfterValidator(_finite)]
+
+MAX_WAIT_SECONDS = 30
+
+
+def _wait_seconds(value: Any) -> float:
+    """`?wait=`: one message for every bad value (text, NaN, ±Infinity, negative, over 30)."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not (math.isfinite(seconds) and 0 <= seconds <= MAX_WAIT_SECONDS):
+        raise PydanticCustomError("wait_seconds", "wait must be a number of seconds from 0 to 30.")
+    return seconds
+
+
+WaitSeconds = Annotated[float, BeforeValidator(_wait_seconds)]
 
 
 def _nul_paths(value: Any) -> list[str]:
