@@ -344,3 +344,31 @@ def test_a_failing_slot_shows_its_run_no_sql(api: Api, monkeypatch: pytest.Monke
 def test_a_validation_error_reaches_the_client_without_internals(api: Api) -> None:
     response = api.post(PACKAGE_RUNS, json={"package_config_id": "pkg_x", "input_documents": {"a": "b"}})
     assert_clean(response, 400, "validation_error")
+
+
+def overflow(*_: Any) -> None:
+    raise OverflowError("math range error")
+
+
+@pytest.mark.parametrize(
+    ("failure", "error_type"), [(overflow, "OverflowError"), (sql_error, "IntegrityError")]
+)
+def test_a_failing_slot_shows_a_stable_category_and_logs_the_detail(
+    api: Api, log_lines: io.StringIO, monkeypatch: pytest.MonkeyPatch, failure: Any, error_type: str
+) -> None:
+    """Issue 13 item 5: the run's `error` is `slot <type>: matching failed (internal)`, never a class
+    name; the class and traceback are in the `slot.failed` log line, with the run's id."""
+    world = build_world(api)
+    monkeypatch.setattr(api.runtime.services.pipeline, "_reference_rows", failure)
+    run = api.run(world.package_config["id"], {"invoice": [invoice()]}).json()
+    assert (run["status"], run["error"]) == ("error", "slot invoice: matching failed (internal)")
+    shown = json.dumps(run)
+    if (matching_run_id := run["document_results"][0]["matching_run_id"]) is not None:
+        shown += api.get(f"{MATCHING_RUNS}/{matching_run_id}").text
+    assert error_type not in shown
+    assert "Error" not in shown.replace('"error"', "")
+    failed = [
+        line for line in map(json.loads, log_lines.getvalue().splitlines()) if line["event"] == "slot.failed"
+    ]
+    assert [(line["run_id"], line["error_type"]) for line in failed] == [(run["id"], error_type)]
+    assert "Traceback" in failed[0]["exception"]

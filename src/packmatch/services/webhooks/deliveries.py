@@ -212,8 +212,10 @@ class Deliveries:
         except RefusedUrl as refused:
             return SendResult(None, f"refused: {refused.reason}")
         except Exception as exc:
-            log.exception("webhook.attempt_crashed", delivery_id=str(job.delivery.id))
-            return SendResult(None, f"internal error ({type(exc).__name__})")
+            log.exception(
+                "webhook.attempt_crashed", delivery_id=str(job.delivery.id), error_type=type(exc).__name__
+            )
+            return SendResult(None, "internal error")
 
     def _failed(self, job: DeliveryJob, result: SendResult, now: datetime, bound: Any) -> DeliveryStatus:
         attempt = job.delivery.attempts
