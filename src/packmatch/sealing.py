@@ -1,8 +1,8 @@
 """Secrets at rest (webhook secrets): sealed with Fernet (AES-128-CBC + HMAC-SHA256, from
-`cryptography`) under the keys of `PACKMATCH_SECRETS_KEY` (the current one, which seals) and `PACKMATCH_SECRETS_OLD_KEYS`
-(which still open). Rotation (docs/security.md): make the new key current, list the old one as old,
-run `packmatch secrets reseal`, then drop the old key. Without a configured key a fixed development
-key is used, and said so in the log: it protects nothing (decision 0012).
+`cryptography`) under the keys of `PACKMATCH_SECRETS_KEY` (the current one, which seals) and
+`PACKMATCH_SECRETS_OLD_KEYS` (which still open). Rotation (docs/security.md): make the new key
+current, list the old one as old, run `packmatch secrets reseal`, then drop the old key. Without a
+configured key a fixed, public development key is used: it protects nothing (decision 0012).
 """
 
 from __future__ import annotations
