@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from packmatch.domain.webhooks import DeliveryJob, DeliveryStatus, WebhookDelivery, WebhookEvent
+from packmatch.sealing import SecretBox
 from packmatch.services.webhooks.deliveries import request_body, request_headers
 from packmatch.services.webhooks.signing import SECRET_PREFIX, new_secret, sign, verify
 
@@ -81,9 +82,8 @@ def job(secret: str | None = None) -> DeliveryJob:
         updated_at=AT,
     )
     data = {"id": "run_b2c3d4e5-f6a7-4901-bcde-f23456789012", "status": "passed"}
-    return DeliveryJob(
-        delivery=delivery, url="https://x.example", secret=secret or published_vector()["secret"], data=data
-    )
+    sealed = SecretBox().seal(secret or published_vector()["secret"])
+    return DeliveryJob(delivery=delivery, url="https://x.example", sealed_secret=sealed, data=data)
 
 
 def test_the_request_body_is_the_published_one() -> None:
@@ -92,7 +92,7 @@ def test_the_request_body_is_the_published_one() -> None:
 
 def test_the_headers_name_the_event_delivery_and_time_and_sign_the_body() -> None:
     body = request_body(job(), AT)
-    headers = request_headers(job(), body, AT)
+    headers = request_headers(job(), published_vector()["secret"], body, AT)
     assert headers["X-Packmatch-Signature"] == published_vector()["signature"]
     assert headers["X-Packmatch-Event"] == "package_run.completed"
     assert headers["X-Packmatch-Delivery-Id"] == "whd_f6a7b8c9-d0e1-4345-9012-678901234567"
@@ -103,4 +103,4 @@ def test_the_headers_name_the_event_delivery_and_time_and_sign_the_body() -> Non
 def test_neither_headers_nor_body_hold_the_secret(secret: str) -> None:
     body = request_body(job(secret), AT)
     assert secret.encode() not in body
-    assert all(secret not in value for value in request_headers(job(secret), body, AT).values())
+    assert all(secret not in value for value in request_headers(job(secret), secret, body, AT).values())
