@@ -29,6 +29,7 @@ class AsyncClient:
         http: httpx.AsyncClient | None = None,
     ) -> None:
         self.retry = retry
+        self.sleep = asyncio.sleep  # between retries; replaceable (tests)
         self._headers = calls.base_headers(api_key)
         self._http = http or httpx.AsyncClient(base_url=base_url, timeout=timeout)
         self.reference_data = aresources.ReferenceData(self)
@@ -48,11 +49,11 @@ class AsyncClient:
             except httpx.TransportError as exc:
                 if last:
                     raise TransportError(f"{call.method} {call.path}: {exc!r}") from exc
-                await asyncio.sleep(self.retry.delay(attempt, None))
+                await self.sleep(self.retry.delay(attempt, None))
                 continue
             if last or not calls.should_retry(response):
                 return calls.result(call, response)
-            await asyncio.sleep(self.retry.delay(attempt, calls.retry_after(response)))
+            await self.sleep(self.retry.delay(attempt, calls.retry_after(response)))
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _exchange(self, call: Call[Any], headers: dict[str, str]) -> httpx.Response:

@@ -29,6 +29,7 @@ class Client:
         http: httpx.Client | None = None,
     ) -> None:
         self.retry = retry
+        self.sleep = time.sleep  # between retries; replaceable (tests)
         self._headers = calls.base_headers(api_key)
         self._http = http or httpx.Client(base_url=base_url, timeout=timeout)
         self.reference_data = resources.ReferenceData(self)
@@ -48,11 +49,11 @@ class Client:
             except httpx.TransportError as exc:
                 if last:
                     raise TransportError(f"{call.method} {call.path}: {exc!r}") from exc
-                time.sleep(self.retry.delay(attempt, None))
+                self.sleep(self.retry.delay(attempt, None))
                 continue
             if last or not calls.should_retry(response):
                 return calls.result(call, response)
-            time.sleep(self.retry.delay(attempt, calls.retry_after(response)))
+            self.sleep(self.retry.delay(attempt, calls.retry_after(response)))
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _exchange(self, call: Call[Any], headers: dict[str, str]) -> httpx.Response:
