@@ -309,3 +309,12 @@ def test_the_client_against_api_and_worker_on_postgres(
         assert reviewed.review.status == "approved"
         assert client.runs.review(run.id, "approved").review is not None
         assert list(client.runs.iter(status="review", reviewed=False)) == []
+
+
+def test_the_async_resources_are_generated_from_the_sync_ones() -> None:
+    from packmatch.client import _generate
+
+    source = (_generate.HERE / "resources.py").read_text()
+    assert (_generate.HERE / "aresources.py").read_text() == _generate.generate(source), (
+        "run `python -m packmatch.client._generate`"
+    )
