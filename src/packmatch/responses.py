@@ -325,7 +325,9 @@ class Webhook(Out):
 class CreatedWebhook(Webhook):
     """The create's answer: the one time the secret is shown."""
 
-    secret: str = Field(description="Signs every delivery (`X-Packmatch-Signature`); never shown again.")
+    secret: str = Field(
+        description="Signs every delivery (`X-Packmatch-Signature`, `webhook-signature`); never shown again."
+    )
 
 
 class WebhookDeliveryLinks(SelfLink):
