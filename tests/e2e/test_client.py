@@ -184,9 +184,14 @@ def test_wait_final_times_out_with_the_run_id() -> None:
     assert len(requests) >= 1
 
 
-def test_the_async_client_does_the_same(server: Server) -> None:
+def test_the_async_client_does_the_same(server: Server, tmp_path: Path) -> None:
+    csv = tmp_path / "vendors.csv"
+    csv.write_text("id,vendor\nV-1,Acme\n")
+
     async def scenario() -> tuple[str, int]:
         async with AsyncClient(server.url, api_key=server.key) as client:
+            uploaded = await client.reference_data.upload_csv(csv)
+            assert (uploaded.name, uploaded.row_count) == ("vendors", 1)
             ref = await client.reference_data.create("bookings", BOOKINGS)
             body = {"name": "m", "reference_data_id": ref.id, "field_mappings": INVOICE_MAPPINGS}
             mc = await client.matching_configs.create(body)
