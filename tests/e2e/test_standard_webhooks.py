@@ -117,3 +117,22 @@ def test_a_timestamp_moved_forward_breaks_the_signature(api: Api, receiver: Rece
     forged = {**request.headers, "webhook-timestamp": str(int(request.headers["webhook-timestamp"]) + 60)}
     with pytest.raises(WebhookVerificationError, match="No matching signature"):
         Webhook(hook["secret"]).verify(request.body, forged)
+
+
+def test_the_clients_verify_webhook_accepts_either_secret_during_a_rotation(
+    api: Api, receiver: Receiver
+) -> None:
+    from packmatch.client import WebhookVerificationError as ClientError
+    from packmatch.client import verify_webhook
+
+    hook = create(api, receiver.url)
+    rotated = api.post(f"{hook['links']['self']}/rotate-secret").json()
+    delivered(api, hook)
+    [request] = receiver.requests
+    assert verify_webhook(request.headers, request.body, [hook["secret"], rotated["secret"]])["event"] == (
+        "package_run.completed"
+    )
+    with pytest.raises(ClientError):
+        verify_webhook(request.headers, request.body, hook["secret"])
+    with pytest.raises(ClientError):
+        verify_webhook(request.headers, request.body + b"\n", rotated["secret"])
