@@ -168,7 +168,7 @@ def test_a_stale_etag_is_a_precondition_failure(client: Client) -> None:
     run = client.runs.submit(pkg, {"invoice": [invoice()]}, wait=30)
     with pytest.raises(PreconditionFailed):
         client.runs.review(run.id, "approved", if_match='"stale"')
-    reviewed = client.runs.review(run.id, "approved", notes="ok")
+    reviewed = client.runs.review(run.id, "approved", notes="ok", if_match=client.runs.etag(run.id))
     assert reviewed.review is not None
     assert reviewed.review.decision == "approved"
     assert [r.decision for r in client.runs.reviews(run.id)] == ["approved"]

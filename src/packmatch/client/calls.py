@@ -39,6 +39,7 @@ class Call(Generic[T]):
     headers: Mapping[str, str] = field(default_factory=dict)
     idempotency_key: str | None = None
     rewind: Callable[[], None] | None = None  # an upload's stream, before each attempt
+    etag: bool = False  # parse the `ETag` header instead of the body
 
 
 def model(cls: type[M]) -> Callable[[Any], M]:
@@ -83,7 +84,7 @@ def should_retry(response: httpx.Response) -> bool:
 def result(call: Call[T], response: httpx.Response) -> T:
     """The parsed answer of a 2xx, else the typed exception (raised)."""
     if response.is_success:
-        return call.parse(response.json())
+        return call.parse(response.headers.get("etag") if call.etag else response.json())
     try:
         body = response.json()
     except json.JSONDecodeError:

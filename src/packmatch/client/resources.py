@@ -137,6 +137,10 @@ class Runs(Resource):
     def get(self, run_id: str) -> r.PackageRun:
         return self._s.send(routes.get(f"{routes.RUNS}/{run_id}", r.PackageRun))
 
+    def etag(self, run_id: str) -> str:
+        """The run's current `ETag`: pass it as `review(..., if_match=)` to refuse a lost update."""
+        return self._s.send(routes.etag(f"{routes.RUNS}/{run_id}"))
+
     def wait_final(self, run_id: str, timeout: float = 60.0) -> r.PackageRun:
         """GET the run until its status is final; `WaitTimeout` after `timeout` seconds."""
         deadline, pause = time.monotonic() + timeout, FINAL_POLL[0]
@@ -184,6 +188,9 @@ class MatchingRuns(Resource):
 
     def result(self, mr_id: str, result_id: str) -> r.MatchResult:
         return self._s.send(routes.get(f"{routes.MR}/{mr_id}/results/{result_id}", r.MatchResult))
+
+    def result_etag(self, mr_id: str, result_id: str) -> str:
+        return self._s.send(routes.etag(f"{routes.MR}/{mr_id}/results/{result_id}"))
 
     def review_result(
         self,

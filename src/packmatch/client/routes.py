@@ -23,6 +23,11 @@ Body = Mapping[str, Any]
 M = TypeVar("M", bound=BaseModel)
 
 
+def etag(path: str) -> Call[str]:
+    """The resource's current `ETag`, for a review's `if_match`."""
+    return Call("GET", path, str, etag=True)
+
+
 def if_match(etag: str | None) -> dict[str, str]:
     return {"If-Match": etag} if etag else {}
 
