@@ -32,7 +32,7 @@ from packmatch.logging import get_logger
 from packmatch.sealing import SecretBox, SecretUnreadable
 from packmatch.services.ports import Clock, Metrics, NoMetrics, Publisher, SendResult, WebhookSender, utcnow
 from packmatch.services.webhooks.address_guard import Network, RefusedUrl, UrlPolicy
-from packmatch.services.webhooks.signing import sign
+from packmatch.services.webhooks.signing import sign, standard_signature, standard_timestamp
 from packmatch.store import webhooks as store
 from packmatch.store.db import Database
 
@@ -141,13 +141,18 @@ def request_body(job: DeliveryJob, now: datetime) -> bytes:
 
 
 def request_headers(job: DeliveryJob, secret: str, body: bytes, now: datetime) -> dict[str, str]:
+    """packmatch's own headers, then the Standard Webhooks ones (the same delivery id and instant)."""
+    delivery_id = format_id(Kind.WEBHOOK_DELIVERY, job.delivery.id)
     return {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "X-Packmatch-Event": job.delivery.event.value,
-        "X-Packmatch-Delivery-Id": format_id(Kind.WEBHOOK_DELIVERY, job.delivery.id),
+        "X-Packmatch-Delivery-Id": delivery_id,
         "X-Packmatch-Timestamp": str(timestamp(now)),
         "X-Packmatch-Signature": sign(secret, body),
+        "webhook-id": delivery_id,
+        "webhook-timestamp": standard_timestamp(now),
+        "webhook-signature": standard_signature(secret, delivery_id, now, body),
     }
 
 
