@@ -29,8 +29,6 @@ the closed loop, as raw collapsed stacks.
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
 import os
 import shutil
 import sys
@@ -44,6 +42,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -52,6 +51,8 @@ from cluster import Cluster, PostgresCpu, cpu_seconds, profiled, scratch_databas
 from data import bookings, invoices
 from engine import AMOUNT, DAY, KEY, NAME, Mapping
 
+from packmatch.client import Client as PackmatchClient
+from packmatch.client import Retry, models
 from packmatch.domain.models import FieldMapping, InputRow, PassCriteria, Presence, Slot
 from packmatch.engine import Matcher
 from packmatch.engine.index import ReferenceIndex
@@ -146,56 +147,34 @@ def build_big_world(services: Services, organization_id: uuid.UUID, size: int, r
 
 
 class Client:
-    """One keep-alive HTTP connection per thread (the client's own CPU is not counted)."""
+    """The load generator, on `packmatch.client` (one keep-alive connection pool shared by the
+    threads; the client's own CPU is not counted, and `benchmarks/client.py` measures it)."""
 
     def __init__(self, base: str, key: str, package_config_id: uuid.UUID) -> None:
-        self.host, self.port = base.removeprefix("http://").split(":")
-        self.headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        # Idle connections are dropped after 2 s, before uvicorn's keep-alive (5 s) closes one
+        # under a request in flight; one retry covers the remaining race (idempotency keys).
+        limits = httpx.Limits(max_connections=256, max_keepalive_connections=256, keepalive_expiry=2.0)
+        http = httpx.Client(base_url=base, limits=limits, timeout=30.0)
+        self.api = PackmatchClient(base, key, http=http, retry=Retry(attempts=2))
         self.package = f"pkg_{package_config_id}"
-        self.local = threading.local()
 
     def submit(self, bundle: dict[str, Any]) -> float:
         """POST one run; returns the request's round trip in seconds."""
-        conn = self._connection()
-        body = json.dumps({"package_config_id": self.package, "input_documents": bundle})
         started = time.perf_counter()
-        conn.request("POST", "/v1/matching/packages/runs", body, self.headers)
-        response = conn.getresponse()
-        answer = response.read()
-        self.local.used = time.monotonic()
-        if response.status != 202:
-            raise RuntimeError(f"POST /runs answered {response.status}: {answer[:300]!r}")
+        run = self.api.runs.submit(self.package, bundle)
+        if run.status != "running":
+            raise RuntimeError(f"POST /runs answered a {run.status} run")
         return time.perf_counter() - started
 
     def submit_batch(self, bundles: list[dict[str, Any]]) -> float:
         """POST one batch of runs (`…/runs/batch`); returns the request's round trip in seconds."""
         runs = [{"package_config_id": self.package, "input_documents": b} for b in bundles]
         started = time.perf_counter()
-        answer = self.call("POST", "/v1/matching/packages/runs/batch", {"runs": runs}, expect=202)
-        if any("index" in entry for entry in answer["data"]):
-            raise RuntimeError(f"the batch refused runs: {str(answer)[:300]}")
+        answer = self.api.runs.submit_batch(runs)
+        refused = [entry for entry in answer.data if isinstance(entry, models.BatchItemRefused)]
+        if refused:
+            raise RuntimeError(f"the batch refused runs: {str(refused)[:300]}")
         return time.perf_counter() - started
-
-    def call(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
-        conn = self._connection()
-        conn.request(method, path, None if body is None else json.dumps(body), self.headers)
-        response = conn.getresponse()
-        answer = response.read()
-        self.local.used = time.monotonic()
-        if response.status != expect:
-            raise RuntimeError(f"{method} {path} answered {response.status}: {answer[:300]!r}")
-        return json.loads(answer)
-
-    def _connection(self) -> http.client.HTTPConnection:
-        """This thread's connection; a new one after 2 s idle, before uvicorn's keep-alive (5 s)
-        closes it under a request in flight."""
-        conn: http.client.HTTPConnection | None = getattr(self.local, "conn", None)
-        if conn is not None and time.monotonic() - self.local.used > 2.0:
-            conn.close()
-            conn = None
-        if conn is None:
-            conn = self.local.conn = http.client.HTTPConnection(self.host, int(self.port), timeout=30)
-        return conn
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -377,21 +356,12 @@ class Bench:
 
     def _read_results(self, client: Client, big: BigWorld, runs: int) -> float:
         """Every result of the big runs read through `GET …/results?limit=1000`: results per second."""
-        listed = client.call(
-            "GET",
-            f"/v1/matching/packages/runs?package_config_id=pkg_{big.package_config_id}"
-            f"&limit={min(runs, 100)}",
-        )
-        matching_runs = [r["document_results"][0]["matching_run_id"] for r in listed["data"]]
+        listed = client.api.runs.list(package_config_id=f"pkg_{big.package_config_id}", limit=min(runs, 100))
+        matching_runs = [r.document_results[0].matching_run_id for r in listed.data]
         started, read = time.perf_counter(), 0
         for matching_run in matching_runs:
-            cursor = ""
-            while True:
-                page = client.call("GET", f"/v1/matching/runs/{matching_run}/results?limit=1000{cursor}")
-                read += len(page["data"])
-                if not page["pagination"]["has_more"]:
-                    break
-                cursor = f"&cursor={page['pagination']['next_cursor']}"
+            assert matching_run is not None
+            read += sum(1 for _ in client.api.matching_runs.results(matching_run, limit=1000))
         return read / (time.perf_counter() - started)
 
     def inline(self, count: int, when: str) -> tuple[Phase, Phase]:

@@ -131,6 +131,7 @@ def webhook_options(settings: Settings) -> WebhookOptions:
         lease_seconds=settings.webhook_lease_seconds,
         resolve_timeout_seconds=settings.webhook_resolve_timeout_seconds,
         allow_private_networks=settings.webhook_allow_private_networks,
+        secrets_keys=settings.secrets_keys,
     )
 
 

@@ -105,6 +105,23 @@ def _keys_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _secrets_reseal(args: argparse.Namespace, settings: Settings) -> int:
+    """Seal every webhook secret under PACKMATCH_SECRETS_KEY, so the old keys can be dropped."""
+    from packmatch.bootstrap import build_runtime
+    from packmatch.sealing import SecretUnreadable
+
+    runtime = build_runtime(settings, migrate_first=True)
+    try:
+        count = runtime.services.webhooks.reseal_all()
+    except SecretUnreadable as exc:
+        print(f"{exc}: list the key that sealed it in PACKMATCH_SECRETS_OLD_KEYS", file=sys.stderr)
+        return 1
+    finally:
+        runtime.close()
+    print(f"resealed {count} webhook secrets under the current key")
+    return 0
+
+
 def _keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
     import uuid
 
@@ -327,6 +344,10 @@ def _parser() -> argparse.ArgumentParser:
     revoke = keys.add_parser("revoke", help="revoke an API key by its id")
     revoke.add_argument("key_id")
     revoke.set_defaults(handler=_keys_revoke)
+    sealing = commands.add_parser("secrets", help="webhook secrets at rest (docs/security.md)")
+    sealing.add_subparsers(dest="secrets", required=True).add_parser(
+        "reseal", help="seal every webhook secret under PACKMATCH_SECRETS_KEY (after a key rotation)"
+    ).set_defaults(handler=_secrets_reseal)
     runs = commands.add_parser("runs", help="package runs").add_subparsers(dest="runs", required=True)
     submit = runs.add_parser("submit", help="submit a JSON-lines file of runs through the batch endpoint")
     submit.add_argument("file", metavar="FILE.jsonl", help="one run (a POST …/runs body) per line")
@@ -358,7 +379,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 ONE_SHOT = frozenset(
-    {"migrate", "keys", "demo", "dead-letters", "reference-data", "runs", "prune", "export", "import"}
+    {
+        "migrate",
+        "keys",
+        "demo",
+        "dead-letters",
+        "reference-data",
+        "runs",
+        "prune",
+        "export",
+        "import",
+        "secrets",
+    }
 )
 
 

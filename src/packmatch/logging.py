@@ -7,11 +7,15 @@ bind ids and counts only, and `_drop_secrets` removes known-sensitive keys as a 
 from __future__ import annotations
 
 import logging
+import re
 import sys
+import uuid
 from typing import Any, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
+
+from packmatch.domain.ids import Kind, format_id
 
 _SENSITIVE_KEYS = frozenset({"authorization", "api_key", "key", "secret", "values", "password", "token"})
 
@@ -20,6 +24,43 @@ def _drop_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict
     for name in list(event_dict):
         if name.lower() in _SENSITIVE_KEYS:
             event_dict[name] = "[redacted]"
+    return event_dict
+
+
+# The id keys of log lines and the public kind each names (SPEC §7: the ids the API shows). A
+# caller may pass a UUID or its text; an id already public is left alone. `organization_id` has no
+# public form (the API never shows one) and stays a bare UUID.
+PUBLIC_ID_KEYS: dict[str, Kind] = {
+    "run_id": Kind.PACKAGE_RUN,
+    "package_run_id": Kind.PACKAGE_RUN,
+    "package_config_id": Kind.PACKAGE_CONFIG,
+    "matching_run_id": Kind.MATCHING_RUN,
+    "matching_config_id": Kind.MATCHING_CONFIG,
+    "reference_data_id": Kind.REFERENCE_DATA,
+    "webhook_id": Kind.WEBHOOK,
+    "delivery_id": Kind.WEBHOOK_DELIVERY,
+    "result_id": Kind.MATCH_RESULT,
+    "review_id": Kind.REVIEW,
+    "api_key_id": Kind.API_KEY,
+    "request_id": Kind.REQUEST,
+    "original_request_id": Kind.REQUEST,
+}
+_BARE_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def public_id(kind: Kind, value: Any) -> Any:
+    """`value` (a UUID, or its text) in the form the API shows; anything else unchanged."""
+    if isinstance(value, uuid.UUID):
+        return format_id(kind, value)
+    if isinstance(value, str) and _BARE_UUID.fullmatch(value):
+        return format_id(kind, uuid.UUID(value))
+    return value
+
+
+def _public_ids(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    for name, kind in PUBLIC_ID_KEYS.items():
+        if name in event_dict:
+            event_dict[name] = public_id(kind, event_dict[name])
     return event_dict
 
 
@@ -38,6 +79,7 @@ def _shared_processors() -> list[Processor]:
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
         _drop_secrets,
+        _public_ids,
     ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Literal
 
+from cryptography.fernet import Fernet
 from pydantic import BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -20,6 +21,7 @@ RetrySchedule = Annotated[
     tuple[Annotated[float, Field(gt=0)], ...], NoDecode, BeforeValidator(_comma_separated)
 ]
 Networks = Annotated[tuple[Network, ...], NoDecode, BeforeValidator(_comma_separated)]
+SecretsKeys = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_separated)]
 
 
 class Settings(BaseSettings):
@@ -98,6 +100,30 @@ class Settings(BaseSettings):
     # Private, loopback, CGNAT, multicast and reserved addresses a webhook may target (CIDRs,
     # comma-separated). Link-local and cloud metadata addresses are refused whatever this says.
     webhook_allow_private_networks: Networks = ()
+    # Webhook secrets are stored sealed (Fernet) with this key; old keys still open what they
+    # sealed, until `packmatch secrets reseal` (docs/security.md). Unset: a public development key.
+    secrets_key: str | None = None
+    secrets_old_keys: SecretsKeys = ()
+
+    @property
+    def secrets_keys(self) -> tuple[str, ...]:
+        """The current key first, then the old ones; empty without a configured key."""
+        return (self.secrets_key, *self.secrets_old_keys) if self.secrets_key else ()
+
+    @model_validator(mode="after")
+    def _secrets_keys_are_fernet_keys(self) -> Settings:
+        if self.secrets_old_keys and not self.secrets_key:
+            raise ValueError("PACKMATCH_SECRETS_OLD_KEYS needs PACKMATCH_SECRETS_KEY (the current key)")
+        for key in self.secrets_keys:
+            try:
+                Fernet(key)
+            except (ValueError, TypeError):
+                raise ValueError(
+                    "PACKMATCH_SECRETS_KEY and PACKMATCH_SECRETS_OLD_KEYS hold Fernet keys: 32 url-safe "
+                    "base64-encoded bytes (python -c 'from cryptography.fernet import Fernet; "
+                    "print(Fernet.generate_key().decode())')"
+                ) from None
+        return self
 
     @model_validator(mode="after")
     def _lease_outlasts_an_attempt(self) -> Settings:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -344,3 +346,87 @@ def test_a_failing_slot_shows_its_run_no_sql(api: Api, monkeypatch: pytest.Monke
 def test_a_validation_error_reaches_the_client_without_internals(api: Api) -> None:
     response = api.post(PACKAGE_RUNS, json={"package_config_id": "pkg_x", "input_documents": {"a": "b"}})
     assert_clean(response, 400, "validation_error")
+
+
+def overflow(*_: Any) -> None:
+    raise OverflowError("math range error")
+
+
+@pytest.mark.parametrize(
+    ("failure", "error_type"), [(overflow, "OverflowError"), (sql_error, "IntegrityError")]
+)
+def test_a_failing_slot_shows_a_stable_category_and_logs_the_detail(
+    api: Api, log_lines: io.StringIO, monkeypatch: pytest.MonkeyPatch, failure: Any, error_type: str
+) -> None:
+    """Issue 13 item 5: the run's `error` is `slot <type>: matching failed (internal)`, never a class
+    name; the class and traceback are in the `slot.failed` log line, with the run's id."""
+    world = build_world(api)
+    monkeypatch.setattr(api.runtime.services.pipeline, "_reference_rows", failure)
+    run = api.run(world.package_config["id"], {"invoice": [invoice()]}).json()
+    assert (run["status"], run["error"]) == ("error", "slot invoice: matching failed (internal)")
+    shown = json.dumps(run)
+    if (matching_run_id := run["document_results"][0]["matching_run_id"]) is not None:
+        shown += api.get(f"{MATCHING_RUNS}/{matching_run_id}").text
+    assert error_type not in shown
+    assert "Error" not in shown.replace('"error"', "")
+    failed = [
+        line for line in map(json.loads, log_lines.getvalue().splitlines()) if line["event"] == "slot.failed"
+    ]
+    assert [(line["run_id"], line["error_type"]) for line in failed] == [(run["id"], error_type)]
+    assert "Traceback" in failed[0]["exception"]
+
+
+# --- (d) logs carry the public ids the API shows (SPEC §7, issue 13 item 10) --------------------
+
+UUID_TEXT = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+BARE_ID = re.compile(rf"^{UUID_TEXT}$")
+NOT_PUBLIC_IDS = {"organization_id", "message_id"}  # no public form: the API shows neither
+
+
+def wait_for_attempt(api: Api, hook: dict[str, Any]) -> None:
+    deadline = time.monotonic() + 20
+    while not [d for d in api.get(hook["links"]["deliveries"]).json()["data"] if d["attempts"] >= 1]:
+        assert time.monotonic() < deadline, "the delivery was never attempted"
+        time.sleep(0.02)
+
+
+def id_walk_through(api: Api, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A passed run with a webhook delivery, a replayed POST and a failing slot; the public ids seen."""
+    hook = api.create("/v1/webhooks", {"url": "http://does-not-resolve.invalid/hook"})
+    api.post(f"{hook['links']['self']}/rotate-secret")
+    world = build_world(api)
+    wait_for_attempt(api, hook)
+    api.get(f"{MATCHING_RUNS}/{world.matching_run_id}/results")
+    body = {"package_config_id": world.package_config["id"], "input_documents": {"invoice": [invoice()]}}
+    for _ in range(2):
+        api.post(f"{PACKAGE_RUNS}?wait=10", json=body, headers={"Idempotency-Key": "walk-1"})
+    monkeypatch.setattr(api.runtime.services.pipeline, "_reference_rows", overflow)
+    failed = api.run(world.package_config["id"], {"invoice": [invoice()]}).json()
+    return {
+        "run_id": world.run["id"],
+        "failed_run_id": failed["id"],
+        "package_config_id": world.package_config["id"],
+        "matching_run_id": world.matching_run_id,
+        "reference_data_id": world.reference_data["id"],
+        "webhook_id": hook["id"],
+    }
+
+
+def test_every_id_in_a_log_line_is_the_public_one(
+    api: Api, log_lines: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shown = id_walk_through(api, monkeypatch)
+    lines = [json.loads(line) for line in log_lines.getvalue().splitlines()]
+    bare = [
+        (line["event"], key)
+        for line in lines
+        for key, value in line.items()
+        if key not in NOT_PUBLIC_IDS and isinstance(value, str) and BARE_ID.match(value)
+    ]
+    assert bare == []
+    logged = {(key, line[key]) for line in lines for key in line if key.endswith("_id")}
+    expected = {(key.removeprefix("failed_"), value) for key, value in shown.items()}
+    assert expected <= logged
+    delivery_lines = [line for line in lines if line["event"].startswith("webhook.")]
+    assert {line["event"] for line in delivery_lines} >= {"webhook.created", "webhook.secret_rotated"}
+    assert all(line.get("delivery_id", "whd_").startswith("whd_") for line in delivery_lines)

@@ -82,12 +82,24 @@ def test_submit_with_wait_answers_200_with_the_final_run(api: Api) -> None:
     assert response.headers["Location"] == response.json()["links"]["self"]
 
 
-@pytest.mark.parametrize("wait", ["-1", "31", "soon"])
-def test_submit_with_a_bad_wait_names_the_parameter(api: Api, wait: str) -> None:
+BAD_WAITS = ["-1", "31", "soon", "nan", "NaN", "inf", "-inf", "Infinity", "1e309", "30.01"]
+
+
+@pytest.mark.parametrize("wait", BAD_WAITS)
+def test_submit_with_a_bad_wait_names_the_parameter_and_its_range(api: Api, wait: str) -> None:
     config_id = api.shipment_world()
     body = {"package_config_id": config_id, "input_documents": {"invoice": [invoice()]}}
     response = api.post(f"{RUNS}?wait={wait}", json=body)
-    assert [d["field"] for d in error_body(response, 400, "validation_error")["details"]] == ["wait"]
+    error = error_body(response, 400, "validation_error")
+    message = "wait must be a number of seconds from 0 to 30."
+    assert error["details"] == [{"field": "wait", "message": message}]
+    assert api.get(RUNS).json()["data"] == []
+
+
+@pytest.mark.parametrize("wait", ["0", "0.5", "30"])
+def test_submit_accepts_a_wait_within_the_range(api: Api, wait: str) -> None:
+    response = api.run(api.shipment_world(), {"invoice": [invoice()]}, wait=float(wait))
+    assert response.status_code in (200, 202), response.text
 
 
 def test_submit_with_unknown_document_types_names_them(api: Api) -> None:

@@ -81,7 +81,7 @@ def test_the_slot_that_resolves_a_run_last_finalizes_it(stack: Stack) -> None:
     assert stack.get(run).status is RunStatus.RUNNING
     pipeline.fail_slot(run.id, 1, "boom")
     final = stack.get(run)
-    assert (final.status, final.error) == (RunStatus.ERROR, "slot 'delivery_note' failed: boom")
+    assert (final.status, final.error) == (RunStatus.ERROR, "slot delivery_note: boom")
 
 
 def test_one_pass_claims_a_stalled_run_once(stack: Stack) -> None:

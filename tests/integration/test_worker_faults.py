@@ -81,7 +81,7 @@ def test_a_slot_over_its_time_limit_ends_in_error_naming_the_slot(
     stack.drain()
     final = stack.get(run)
     assert final.status is RunStatus.ERROR
-    assert final.error == "slot 'invoice' failed: time limit exceeded"
+    assert final.error == "slot invoice: matching failed (time limit exceeded)"
     assert final.slots[0].status is SlotStatus.ERROR
 
 

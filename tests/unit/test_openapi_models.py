@@ -1,7 +1,7 @@
 """The OpenAPI response models describe exactly what the presenters build, and every operation is documented.
 
 Presenters are the single source of the response shapes; the models only describe them. Each test
-here feeds a presenter's output to its model (`extra="forbid"`, so a key added, renamed or dropped on
+here round-trips a presenter's output through its model (so a key added, renamed or dropped on
 either side fails), and checks that the document served at `/openapi.json` covers every operation.
 """
 
@@ -148,9 +148,11 @@ def test_a_reference_row_keeps_its_columns() -> None:
     assert row.model_extra == {"reference": "ABC1234567", "amount": 4250.0}
 
 
-def test_a_presenter_key_the_model_lacks_fails_validation() -> None:
-    with pytest.raises(ValueError, match="extra_key"):
-        rm.PackageRun.model_validate({**presenters.package_run(VALUES["package_run"]), "extra_key": 1})
+def test_a_presenter_key_the_model_lacks_fails_the_round_trip() -> None:
+    body = {**presenters.package_run(VALUES["package_run"]), "extra_key": 1}
+    with pytest.raises(AssertionError):
+        shown(rm.PackageRun, body)
+    assert "extra_key" not in rm.PackageRun.model_validate(body).model_dump()  # clients tolerate it
 
 
 @pytest.fixture

@@ -111,7 +111,7 @@ def test_pending_slot_is_an_error(make_slot: MakeSlot) -> None:
         SlotVerdict(
             "invoice",
             RunStatus.ERROR,
-            "slot 'invoice' was still pending when the verdict was decided",
+            "slot invoice: still pending when the verdict was decided",
         ),
     )
 
@@ -145,9 +145,7 @@ def test_each_outcome_has_a_readable_reason(
 
 def test_error_reason_quotes_the_slot_error(make_slot: MakeSlot) -> None:
     slot = make_slot("required", "error", error="reference dataset was deleted")
-    assert decide([slot], STRICT).outcomes[0].reason == (
-        "slot 'invoice' failed: reference dataset was deleted"
-    )
+    assert decide([slot], STRICT).outcomes[0].reason == ("slot invoice: reference dataset was deleted")
 
 
 def test_error_message_is_none_unless_the_run_errored(make_slot: MakeSlot) -> None:
@@ -161,5 +159,5 @@ def test_error_message_names_every_erroring_slot_and_cause(make_slot: MakeSlot) 
         make_slot("optional", "error", document_type="delivery_note", error=None),
     ]
     assert error_message(decide(slots, STRICT)) == (
-        "slot 'invoice' failed: timeout; slot 'delivery_note' failed: no cause recorded"
+        "slot invoice: timeout; slot delivery_note: failed (no cause recorded)"
     )

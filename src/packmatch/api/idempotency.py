@@ -41,7 +41,10 @@ IDEMPOTENT_METHODS = frozenset({"POST", "PUT", "DELETE"})
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
 REPLAYED_HEADER = "Idempotent-Replayed"
-KEPT_HEADERS = frozenset({"content-type", "location"})
+KEPT_HEADERS = frozenset({"content-type", "location", "cache-control"})
+# A response marked `Cache-Control: no-store` carries a secret (a webhook's, shown once): it is kept
+# with its top-level `secret` set to null, and its replay says so (decision 0012).
+SECRET_OMITTED_HEADER = "Idempotent-Secret-Omitted"
 SPOOL_IN_MEMORY = 1024 * 1024
 CHUNK = 64 * 1024
 MISMATCH = (
@@ -80,6 +83,22 @@ def multipart_boundary(headers: Headers) -> bytes | None:
 def request_target(scope: Scope) -> str:
     query = scope.get("query_string", b"").decode("latin-1")
     return f"{scope['path']}?{query}" if query else str(scope["path"])
+
+
+def _holds_secret(headers: tuple[tuple[str, str], ...]) -> bool:
+    return any(name == "cache-control" and "no-store" in value for name, value in headers)
+
+
+def without_secret(body: bytes) -> bytes:
+    """The body to keep: a JSON object's top-level `secret` set to null; anything else unchanged."""
+    try:
+        document: Any = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(document, dict) or "secret" not in document:
+        return body
+    document["secret"] = None
+    return json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 def with_request_id(response: StoredResponse, request_id: str) -> bytes:
@@ -160,7 +179,8 @@ class CapturedResponse:
             for name, value in self.start.get("headers", [])
             if name.decode("latin-1").lower() in KEPT_HEADERS
         )
-        return StoredResponse(int(self.start["status"]), headers, bytes(self.body))
+        body = without_secret(bytes(self.body)) if _holds_secret(headers) else bytes(self.body)
+        return StoredResponse(int(self.start["status"]), headers, body)
 
     async def forward(self, send: Send) -> None:
         if self.start is None:
@@ -276,8 +296,7 @@ def _answer(request: Request, decision: Decision, claim: Claim) -> Response:
         )
     stored = decision.replay
     log.info("idempotency.replayed", original_request_id=decision.original_request_id, status=stored.status)
-    return Response(
-        with_request_id(stored, claim.request_id),
-        status_code=stored.status,
-        headers={**dict(stored.headers), REPLAYED_HEADER: "true"},
-    )
+    headers = {**dict(stored.headers), REPLAYED_HEADER: "true"}
+    if _holds_secret(stored.headers):
+        headers[SECRET_OMITTED_HEADER] = "true"
+    return Response(with_request_id(stored, claim.request_id), status_code=stored.status, headers=headers)

@@ -1,440 +1,52 @@
-"""Response bodies as pydantic models, for the OpenAPI document only.
+"""The response models' OpenAPI examples, built by the presenters from sample domain values.
 
-`presenters` builds every response as a plain dict and stays the single source of the shapes; these
-models describe those dicts exactly (`extra="forbid"`), and `tests/unit/test_openapi_models.py`
-validates each presenter's output against its model so that the two cannot drift apart. The routes
-never use them as `response_model`, so FastAPI does not re-validate outputs.
+The models themselves live in `packmatch.responses` (shared with `packmatch.client`); they are
+re-exported here for the OpenAPI document and its tests.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from packmatch.api import presenters
 from packmatch.domain import models as domain
 from packmatch.domain import reviews
 from packmatch.domain import webhooks as hooks
-from packmatch.domain.ids import Kind
+from packmatch.responses import *  # noqa: F403 (the models, re-exported)
+from packmatch.responses import (
+    CreatedWebhook,
+    Deleted,
+    Health,
+    MatchingConfig,
+    MatchingConfigList,
+    MatchingRun,
+    MatchResult,
+    MatchResultList,
+    PackageConfig,
+    PackageConfigList,
+    PackageRun,
+    PackageRunBatch,
+    PackageRunList,
+    Readiness,
+    ReferenceData,
+    ReferenceDataList,
+    ReferenceRow,
+    ReferenceRowList,
+    ResultReviewList,
+    ResultReviewRecord,
+    ReviewedResults,
+    RunReviewList,
+    RunReviewRecord,
+    Webhook,
+    WebhookDelivery,
+    WebhookDeliveryList,
+    WebhookList,
+)
 from packmatch.store.pagination import Page as StorePage
-
-UUID_PATTERN = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
-
-
-def id_pattern(kind: Kind) -> str:
-    return f"^{kind.value}_{UUID_PATTERN}$"
-
-
-RefId = Annotated[str, Field(pattern=id_pattern(Kind.REFERENCE_DATA))]
-McId = Annotated[str, Field(pattern=id_pattern(Kind.MATCHING_CONFIG))]
-PkgId = Annotated[str, Field(pattern=id_pattern(Kind.PACKAGE_CONFIG))]
-RunId = Annotated[str, Field(pattern=id_pattern(Kind.PACKAGE_RUN))]
-MrId = Annotated[str, Field(pattern=id_pattern(Kind.MATCHING_RUN))]
-MresId = Annotated[str, Field(pattern=id_pattern(Kind.MATCH_RESULT))]
-WhkId = Annotated[str, Field(pattern=id_pattern(Kind.WEBHOOK))]
-WhdId = Annotated[str, Field(pattern=id_pattern(Kind.WEBHOOK_DELIVERY))]
-RequestId = Annotated[str, Field(pattern=id_pattern(Kind.REQUEST))]
-Timestamp = Annotated[str, Field(pattern=TIMESTAMP_PATTERN, description="UTC, milliseconds, `Z`.")]
-Score = Annotated[float, Field(ge=0.0, le=1.0, description="Rounded to 4 decimals.")]
-Count = Annotated[int, Field(ge=0)]
-
-# Every code `api.errors` can answer with; a unit test keeps this equal to `errors.STATUS_BY_CODE`.
-ErrorCode = Literal[
-    "validation_error",
-    "unauthorized",
-    "insufficient_scope",
-    "not_found",
-    "method_not_allowed",
-    "conflict",
-    "idempotency_key_in_use",
-    "precondition_failed",
-    "payload_too_large",
-    "unsupported_media_type",
-    "idempotency_key_mismatch",
-    "rate_limited",
-    "internal_error",
-    "unavailable",
-]
-
-
-class Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ErrorDetail(Out):
-    field: str = Field(
-        description="Dotted path of the offending input, e.g. `document_type_configs[1].presence`."
-    )
-    message: str
-
-
-class ErrorBody(Out):
-    """The error envelope of every non-2xx response."""
-
-    status_code: int = Field(alias="statusCode", ge=400, le=599)
-    code: ErrorCode
-    error: str = Field(description="The HTTP reason phrase.")
-    message: str
-    retryable: bool
-    request_id: RequestId = Field(description="Equal to the `X-Request-Id` header.")
-    timestamp: Timestamp
-    path: str
-    details: list[ErrorDetail]
-
-
-class Pagination(Out):
-    total: Count = Field(description="Items matching the filters, on all pages.")
-    limit: int = Field(ge=1, le=100)
-    has_more: bool
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
-
-
-T = TypeVar("T")
-
-
-class Page(Out, Generic[T]):
-    data: list[T]
-    pagination: Pagination
-
-
-class SelfLink(Out):
-    self_: str = Field(alias="self")
-
-
-class Column(Out):
-    name: str
-    type: domain.ColumnType
-
-
-class ReferenceDataLinks(SelfLink):
-    rows: str
-
-
-class ReferenceData(Out):
-    id: RefId
-    name: str
-    source_type: Literal["json", "csv"]
-    row_count: Count
-    columns: list[Column]
-    created_at: Timestamp
-    updated_at: Timestamp
-    links: ReferenceDataLinks
-
-
-class ReferenceRow(BaseModel):
-    """A row as uploaded: its `id` plus one key per column."""
-
-    model_config = ConfigDict(extra="allow")
-    id: str
-
-
-class FieldMapping(Out):
-    source: str
-    target: str
-    strategy: domain.Strategy
-    weight: float = Field(gt=0)
-    options: dict[str, Any]
-    missing: domain.MissingPolicy
-
-
-class MatchingConfig(Out):
-    id: McId
-    name: str
-    reference_data_id: RefId
-    field_mappings: list[FieldMapping]
-    threshold: float = Field(ge=0.0, le=1.0)
-    version: int = Field(ge=1)
-    created_at: Timestamp
-    updated_at: Timestamp
-    links: SelfLink
-
-
-class DocumentTypeConfig(Out):
-    document_type: str
-    matching_config_id: McId
-    presence: domain.Presence
-
-
-class PassCriteria(Out):
-    all_required_matched: bool
-    min_confidence: float = Field(ge=0.0, le=1.0)
-    allow_review_on_expected: bool
-
-
-class PackageConfigLinks(SelfLink):
-    runs: str
-
-
-class PackageConfig(Out):
-    id: PkgId
-    name: str
-    document_type_configs: list[DocumentTypeConfig]
-    pass_criteria: PassCriteria
-    version: int = Field(ge=1)
-    created_at: Timestamp
-    updated_at: Timestamp
-    links: PackageConfigLinks
-
-
-class DocumentResult(Out):
-    document_type: str
-    matching_config_id: McId
-    matching_run_id: MrId | None
-    presence: domain.Presence
-    document_found: bool
-    status: domain.SlotStatus
-    confidence: Score | None
-
-
-class PackageRunLinks(SelfLink):
-    config: str
-
-
-KeyId = Annotated[str, Field(pattern=id_pattern(Kind.API_KEY))]
-RevId = Annotated[str, Field(pattern=id_pattern(Kind.REVIEW))]
-Decision = Literal["approved", "rejected"]
-
-
-class ReviewedBy(Out):
-    """The API key that decided: its id and name (`keys create --name`), never the key itself."""
-
-    key_id: KeyId
-    name: str | None
-
-
-class HistoryLink(Out):
-    history: str
-
-
-class RunReview(Out):
-    """Null on the run until someone decides; the run's `status` never changes."""
-
-    decision: Decision
-    notes: str | None
-    reviewed_by: ReviewedBy
-    reviewed_at: Timestamp
-    links: HistoryLink
-
-
-class ResultReview(Out):
-    status: Literal["pending", "approved", "rejected"]
-    reference_row_id: str | None
-    notes: str | None
-    reviewed_by: ReviewedBy | None
-    reviewed_at: Timestamp | None
-
-
-class RunReviewRecord(Out):
-    id: RevId
-    decision: Decision
-    notes: str | None
-    reviewed_by: ReviewedBy
-    reviewed_at: Timestamp
-
-
-class ResultReviewRecord(Out):
-    id: RevId
-    status: Decision
-    reference_row_id: str | None
-    notes: str | None
-    reviewed_by: ReviewedBy
-    reviewed_at: Timestamp
-
-
-class PackageRun(Out):
-    id: RunId
-    package_config_id: PkgId
-    status: domain.RunStatus
-    document_results: list[DocumentResult]
-    input_documents: dict[str, list[str]] = Field(description="Distinct document ids per supplied type.")
-    error: str | None
-    created_at: Timestamp
-    completed_at: Timestamp | None
-    links: PackageRunLinks
-    review: RunReview | None
-
-
-class MatchingRunLinks(SelfLink):
-    config: str
-    results: str
-    package_run: str
-
-
-class MatchingRun(Out):
-    id: MrId
-    matching_config_id: McId
-    package_run_id: RunId
-    document_type: str
-    status: domain.MatchingRunStatus
-    rows_processed: Count
-    rows_matched: Count
-    avg_confidence: Score | None
-    started_at: Timestamp | None
-    completed_at: Timestamp | None
-    error: str | None
-    created_at: Timestamp
-    links: MatchingRunLinks
-
-
-class Evidence(Out):
-    strategy: domain.Strategy
-    score: Score
-    source_value: Any
-    reference_value: Any
-    reason: str | None = Field(description="Null when the values were compared, else why the score is 0.")
-
-
-class Candidate(Out):
-    reference_row_id: str
-    confidence: Score
-    evidence: dict[str, Evidence] = Field(description="Keyed by source field (`field#2` for a repeat).")
-
-
-class MatchResult(Out):
-    id: MresId
-    document_id: str
-    extraction_row_id: str | None
-    matched: bool
-    matched_reference_row_id: str | None
-    confidence: Score
-    candidates: list[Candidate] = Field(max_length=5, description="Best first.")
-    review: ResultReview
-    excluded_by_review: list[str] = Field(
-        description="Reference rows left out of this result's search: a reviewer rejected them for this "
-        "document under this matching config."
-    )
-
-
-class WebhookLinks(SelfLink):
-    deliveries: str
-
-
-class Webhook(Out):
-    id: WhkId
-    url: str
-    events: list[hooks.WebhookEvent]
-    is_active: bool
-    created_at: Timestamp
-    updated_at: Timestamp
-    links: WebhookLinks
-
-
-class CreatedWebhook(Webhook):
-    """The create's answer: the one time the secret is shown."""
-
-    secret: str = Field(description="Signs every delivery (`X-Packmatch-Signature`); never shown again.")
-
-
-class WebhookDeliveryLinks(SelfLink):
-    webhook: str
-    package_run: str
-    redeliver: str
-
-
-class WebhookDelivery(Out):
-    id: WhdId
-    webhook_id: WhkId
-    event: hooks.WebhookEvent
-    package_run_id: RunId
-    status: hooks.DeliveryStatus
-    attempts: Count = Field(description="Attempts made so far (each POST, retries and redeliveries).")
-    last_status_code: int | None = Field(description="HTTP status of the last attempt; null if none came.")
-    last_error: str | None = Field(description="Why the last attempt failed; null after a success.")
-    next_attempt_at: Timestamp | None = Field(description="When the next attempt is due; null once final.")
-    delivered_at: Timestamp | None
-    created_at: Timestamp
-    links: WebhookDeliveryLinks
-
-
-class ReferenceDataList(Page[ReferenceData]):
-    pass
-
-
-class ReferenceRowList(Page[ReferenceRow]):
-    pass
-
-
-class MatchingConfigList(Page[MatchingConfig]):
-    pass
-
-
-class PackageConfigList(Page[PackageConfig]):
-    pass
-
-
-class PackageRunList(Page[PackageRun]):
-    pass
-
-
-class ResultPagination(Pagination):
-    limit: int = Field(ge=1, le=1000)
-
-
-class MatchResultList(Page[MatchResult]):
-    pagination: ResultPagination
-
-
-class RunReviewList(Page[RunReviewRecord]):
-    pass
-
-
-class ResultReviewList(Page[ResultReviewRecord]):
-    pass
-
-
-class ReviewedResults(Out):
-    """The bulk review's answer: the reviewed results, in the order of `decisions`."""
-
-    data: list[MatchResult]
-
-
-class WebhookList(Page[Webhook]):
-    pass
-
-
-class WebhookDeliveryList(Page[WebhookDelivery]):
-    pass
-
-
-class BatchItemError(Out):
-    """The error envelope's fields for one item of a batch that was not accepted."""
-
-    status_code: int = Field(alias="statusCode", ge=400, le=599)
-    code: ErrorCode
-    error: str = Field(description="The HTTP reason phrase.")
-    message: str
-    details: list[ErrorDetail] = Field(
-        description="Fields are the batch body's (`runs[3].package_config_id`)."
-    )
-
-
-class BatchItemRefused(Out):
-    index: int = Field(ge=0, description="The item's position in `runs`.")
-    error: BatchItemError
-
-
-class PackageRunBatch(Out):
-    """One entry per submitted run, in input order: the accepted run, or why that item was refused."""
-
-    data: list[PackageRun | BatchItemRefused]
-
-
-class Deleted(Out):
-    deleted: Literal[True]
-
-
-class Health(Out):
-    status: Literal["ok"]
-
-
-class Readiness(Out):
-    status: Literal["ok"]
-    checks: dict[str, Literal["ok"]]
-
 
 # --- examples: built by the presenters from sample domain values, so they cannot drift ----------
 

@@ -10,12 +10,14 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     ValidationError,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from packmatch.domain.ids import Kind, parse_id
 from packmatch.domain.models import (
@@ -27,12 +29,14 @@ from packmatch.domain.models import (
     Presence,
     Strategy,
 )
+from packmatch.domain.values import nested_problems
 from packmatch.domain.webhooks import WebhookEvent
 from packmatch.errors import FieldProblem, ValidationFailed
 
 MAX_ROWS_PER_TYPE = 1000
 MAX_SLOTS = 50
 MAX_MAPPINGS = 100
+MAX_VALUE_PROBLEMS = 20
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 DocumentType = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,64}$")]
@@ -61,6 +65,22 @@ def _finite(value: dict[str, Any]) -> dict[str, Any]:
 
 
 JsonObject = Annotated[dict[str, Any], AfterValidator(_finite)]
+
+MAX_WAIT_SECONDS = 30
+
+
+def _wait_seconds(value: Any) -> float:
+    """`?wait=`: one message for every bad value (text, NaN, ±Infinity, negative, over 30)."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not (math.isfinite(seconds) and 0 <= seconds <= MAX_WAIT_SECONDS):
+        raise PydanticCustomError("wait_seconds", "wait must be a number of seconds from 0 to 30.")
+    return seconds
+
+
+WaitSeconds = Annotated[float, BeforeValidator(_wait_seconds)]
 
 
 def _nul_paths(value: Any) -> list[str]:
@@ -188,6 +208,18 @@ class PackageConfigReplace(PackageConfigCreate):
 class PackageRunCreate(Body):
     package_config_id: str
     input_documents: dict[str, Annotated[list[InputRowIn], Field(max_length=MAX_ROWS_PER_TYPE)]]
+
+    @model_validator(mode="after")
+    def _scalar_values(self) -> PackageRunCreate:
+        """Input values are scalars (`domain.values`): each nested one named by row and field."""
+        rows = (
+            (f"input_documents.{name}[{i}].values", row.values)
+            for name, rows in self.input_documents.items()
+            for i, row in enumerate(rows)
+        )
+        if problems := nested_problems(rows, MAX_VALUE_PROBLEMS):
+            raise ValidationFailed(f"Input values are invalid: {problems[0].message}", details=problems)
+        return self
 
     def to_domain(self) -> tuple[uuid.UUID, dict[str, list[InputRow]]]:
         """The package config's id and the input documents, as `Runs.accept` takes them."""

@@ -56,7 +56,8 @@ class Webhook(Frozen):
     url: str
     events: tuple[WebhookEvent, ...]
     is_active: bool
-    secret: str
+    # In clear only in the answer to a create or a rotation (shown once); stored sealed, never read back.
+    secret: str | None = None
     created_at: AwareDatetime
     updated_at: AwareDatetime
 
@@ -80,11 +81,12 @@ class WebhookDelivery(Frozen):
 
 
 class DeliveryJob(Frozen):
-    """What a worker needs to send one attempt of a delivery (the webhook's secret included)."""
+    """What a worker needs to send one attempt of a delivery (the webhook's secret, still sealed:
+    `Deliveries.signing_secret` opens it)."""
 
     delivery: WebhookDelivery
     url: str
-    secret: str
+    sealed_secret: str
     data: dict[str, Any]
 
 

@@ -68,9 +68,9 @@ def _slot_verdict(slot: SlotResult, criteria: PassCriteria) -> SlotVerdict:
 def _impossible(slot: SlotResult) -> tuple[RunStatus, str] | None:
     name = slot.document_type
     if slot.status is SlotStatus.ERROR:
-        return RunStatus.ERROR, f"slot '{name}' failed: {slot.error or 'no cause recorded'}"
+        return RunStatus.ERROR, f"slot {name}: {slot.error or 'failed (no cause recorded)'}"
     if slot.status is SlotStatus.PENDING:
-        return RunStatus.ERROR, f"slot '{name}' was still pending when the verdict was decided"
+        return RunStatus.ERROR, f"slot {name}: still pending when the verdict was decided"
     if slot.status is SlotStatus.SKIPPED and slot.presence is not Presence.OPTIONAL:
         return RunStatus.ERROR, (
             f"{slot.presence.value} slot '{name}' is skipped, which only optional slots can be"

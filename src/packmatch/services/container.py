@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from packmatch.sealing import SecretBox
 from packmatch.services.accounts import Accounts
 from packmatch.services.configs import Configs
 from packmatch.services.matching_runs import MatchingRuns
@@ -58,6 +59,7 @@ class Services:
         policy = UrlPolicy(
             resolver or SystemResolver(options.resolve_timeout_seconds), options.allow_private_networks
         )
+        secrets = SecretBox(options.secrets_keys)
         deliveries = Deliveries(
             db,
             publisher,
@@ -67,6 +69,7 @@ class Services:
             lease_seconds=options.lease_seconds,
             clock=clock,
             metrics=metrics,
+            secrets=secrets,
         )
         runs = Runs(db, publisher, clock, metrics)
         return cls(
@@ -80,7 +83,7 @@ class Services:
             matching_runs=MatchingRuns(db),
             pipeline=Pipeline(db, publisher, clock, references, metrics),
             metrics=metrics,
-            webhooks=Webhooks(db, publisher, policy, clock),
+            webhooks=Webhooks(db, publisher, policy, clock, secrets),
             deliveries=deliveries,
             run_reviews=RunReviews(db, publisher, clock, metrics),
             result_reviews=ResultReviews(db, publisher, clock, metrics),

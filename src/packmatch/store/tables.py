@@ -309,7 +309,8 @@ idempotency_keys = sa.Table(
     sa.Column("expires_at", UTCDateTime, nullable=False, index=True),
 )
 
-# Webhooks (SPEC §3). The secret is stored as given (it signs every delivery) and never shown again.
+# Webhooks (SPEC §3). The secret signs every delivery; it is stored sealed (Fernet, under
+# PACKMATCH_SECRETS_KEY: packmatch/sealing.py) and never shown again.
 webhooks = sa.Table(
     "webhooks",
     metadata,
@@ -318,7 +319,7 @@ webhooks = sa.Table(
     sa.Column("url", sa.String(2048), nullable=False),
     sa.Column("events", JSONType, nullable=False),
     sa.Column("is_active", sa.Boolean, nullable=False),
-    sa.Column("secret", sa.String(255), nullable=False),
+    sa.Column("sealed_secret", sa.Text, nullable=False),
     _created(),
     _updated(),
     sa.Index("ix_webhooks_org_created", "organization_id", "created_at", "id"),

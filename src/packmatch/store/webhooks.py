@@ -28,7 +28,8 @@ _DELIVERY_COLUMNS = [
 
 
 def _webhook(row: Any) -> Webhook:
-    return Webhook.model_validate(dict(row._mapping))
+    """The webhook without its secret (sealed in the row, opened only to sign a delivery)."""
+    return Webhook.model_validate({k: v for k, v in row._mapping.items() if k != "sealed_secret"})
 
 
 def _delivery(row: Any) -> WebhookDelivery:
@@ -36,10 +37,10 @@ def _delivery(row: Any) -> WebhookDelivery:
     return WebhookDelivery.model_validate({k: m[k] for k in WebhookDelivery.model_fields})
 
 
-def insert_webhook(conn: Connection, hook: Webhook) -> None:
-    values = hook.model_dump(mode="python")
+def insert_webhook(conn: Connection, hook: Webhook, sealed_secret: str) -> None:
+    values = hook.model_dump(mode="python", exclude={"secret"})
     values["events"] = [e.value for e in hook.events]
-    conn.execute(webhooks.insert().values(**values))
+    conn.execute(webhooks.insert().values(**values, sealed_secret=sealed_secret))
 
 
 def _owned(organization_id: uuid.UUID, webhook_id: uuid.UUID) -> list[sa.ColumnElement[bool]]:
@@ -71,10 +72,30 @@ def update_webhook(conn: Connection, hook: Webhook) -> bool:
 
 
 def update_secret(
-    conn: Connection, organization_id: uuid.UUID, webhook_id: uuid.UUID, secret: str, now: datetime
+    conn: Connection, organization_id: uuid.UUID, webhook_id: uuid.UUID, sealed_secret: str, now: datetime
 ) -> bool:
     changed = conn.execute(
-        webhooks.update().where(*_owned(organization_id, webhook_id)).values(secret=secret, updated_at=now)
+        webhooks.update()
+        .where(*_owned(organization_id, webhook_id))
+        .values(sealed_secret=sealed_secret, updated_at=now)
+    )
+    return changed.rowcount == 1
+
+
+def sealed_secrets(conn: Connection) -> list[tuple[uuid.UUID, str]]:
+    """Every webhook's id and sealed secret (for resealing under a new key)."""
+    return [
+        (row.id, row.sealed_secret)
+        for row in conn.execute(sa.select(webhooks.c.id, webhooks.c.sealed_secret))
+    ]
+
+
+def reseal_secret(conn: Connection, webhook_id: uuid.UUID, sealed: str, resealed: str) -> bool:
+    """Replace the sealed secret if it is still the one read (a rotation in between wins)."""
+    changed = conn.execute(
+        webhooks.update()
+        .where(webhooks.c.id == webhook_id, webhooks.c.sealed_secret == sealed)
+        .values(sealed_secret=resealed)
     )
     return changed.rowcount == 1
 
@@ -156,11 +177,13 @@ def claim_delivery(
     if claimed.rowcount != 1:
         return None
     row = conn.execute(
-        sa.select(webhook_deliveries, webhooks.c.url, webhooks.c.secret)
+        sa.select(webhook_deliveries, webhooks.c.url, webhooks.c.sealed_secret)
         .join(webhooks, webhooks.c.id == webhook_deliveries.c.webhook_id)
         .where(webhook_deliveries.c.id == delivery_id)
     ).one()
-    return DeliveryJob(delivery=_delivery(row), url=row.url, secret=row.secret, data=row.payload)
+    return DeliveryJob(
+        delivery=_delivery(row), url=row.url, sealed_secret=row.sealed_secret, data=row.payload
+    )
 
 
 def record_success(conn: Connection, delivery_id: uuid.UUID, status_code: int, now: datetime) -> bool:

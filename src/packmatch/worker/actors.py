@@ -79,6 +79,7 @@ def declare_actors(broker: dramatiq.Broker, settings: Settings, services: Servic
                 position=position,
                 will_retry=decision.retry,
                 error=decision.reason,
+                error_type=type(exc).__name__,
                 exc_info=not is_transient(exc),
             )
             if decision.retry:

@@ -13,15 +13,22 @@ from packmatch.transient import is_transient
 __all__ = ["RetryDecision", "decide_retry", "describe", "is_transient"]
 
 
+# A failed slot's `error`, shown to API clients: one of these stable texts (our own errors speak for
+# themselves). Never a Python class name or an exception's text: those go to the `slot.failed` log line.
+TIME_LIMIT = "matching failed (time limit exceeded)"
+UNAVAILABLE = "matching failed (database or broker unavailable; retries exhausted)"
+INTERNAL = "matching failed (internal)"
+
+
 def describe(exc: BaseException) -> str:
-    """A message for the run's `error`: our own errors speak for themselves; others by type only."""
+    """The slot's `error` for clients; the detail (`error_type`, traceback) is logged by the caller."""
     if isinstance(exc, TimeLimitExceeded):
-        return "time limit exceeded"
+        return TIME_LIMIT
     if isinstance(exc, PackmatchError):
         return exc.message
     if is_transient(exc):
-        return f"{type(exc).__name__} (transient; retries exhausted)"
-    return f"internal error ({type(exc).__name__})"
+        return UNAVAILABLE
+    return INTERNAL
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from packmatch.api import presenters
 from packmatch.api.deps import PageDep, PrincipalDep, ServicesDep
-from packmatch.api.schemas import Decided, PackageRunCreate
+from packmatch.api.schemas import Decided, PackageRunCreate, WaitSeconds
 from packmatch.domain.ids import Kind, parse_id
 from packmatch.domain.models import PackageRun, RunStatus
 from packmatch.domain.public import etag
@@ -46,7 +46,9 @@ async def create(
     body: PackageRunCreate,
     principal: PrincipalDep,
     services: ServicesDep,
-    wait: Annotated[float, Query(ge=0, le=30, description="Seconds to hold the response until final.")] = 0,
+    wait: Annotated[
+        WaitSeconds, Query(ge=0, le=30, description="Seconds (0–30) to hold the response until final.")
+    ] = 0,
 ) -> JSONResponse:
     config_id, documents = body.to_domain()
     run = await run_in_threadpool(services.runs.accept, principal.organization_id, config_id, documents)

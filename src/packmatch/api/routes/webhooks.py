@@ -25,6 +25,11 @@ def _ids(webhook_id: str, delivery_id: str) -> tuple[uuid.UUID, uuid.UUID]:
     return parse_id(Kind.WEBHOOK, webhook_id), parse_id(Kind.WEBHOOK_DELIVERY, delivery_id)
 
 
+# The answers that carry the secret: no cache keeps them, and an `Idempotency-Key` record keeps them
+# without the secret (a replay answers `"secret": null` with `Idempotent-Secret-Omitted: true`).
+SHOWN_ONCE = "no-store"
+
+
 @router.post(
     "",
     status_code=201,
@@ -38,6 +43,7 @@ def create(
     data = WebhookInput(url=body.url, events=body.events, is_active=body.is_active, secret=body.secret)
     shown = presenters.created_webhook(services.webhooks.create(principal.organization_id, data))
     response.headers["Location"] = shown["links"]["self"]
+    response.headers["Cache-Control"] = SHOWN_ONCE
     return shown
 
 
@@ -78,6 +84,7 @@ def rotate_secret(
     hook = services.webhooks.rotate_secret(principal.organization_id, parse_id(Kind.WEBHOOK, webhook_id))
     shown = presenters.created_webhook(hook)
     response.headers["Location"] = shown["links"]["self"]
+    response.headers["Cache-Control"] = SHOWN_ONCE
     return shown
 
 

@@ -21,7 +21,8 @@ from pathlib import PurePosixPath
 from typing import IO, Any, Literal, NoReturn
 
 from packmatch.domain.models import Column, ReferenceDataset, ReferenceRow
-from packmatch.errors import Conflict, FieldProblem, NotFound, PackmatchError
+from packmatch.domain.values import nested_problems
+from packmatch.errors import Conflict, FieldProblem, NotFound, PackmatchError, ValidationFailed
 from packmatch.services.ports import Clock, utcnow
 from packmatch.services.reference.csv_import import (
     CSV_PROBLEMS,
@@ -66,6 +67,13 @@ def _json_location(index: int, message: str) -> FieldProblem:
     return FieldProblem(f"rows[{index}].id", message)
 
 
+def _refuse_nested(rows: Sequence[Mapping[str, Any]]) -> None:
+    """A row's values are scalars (`domain.values`): each nested one is named `rows[i].field`."""
+    problems = nested_problems(((f"rows[{i}]", row) for i, row in enumerate(rows)), MAX_PROBLEMS)
+    if problems:
+        raise ValidationFailed(f"Reference data rows are invalid: {problems[0].message}", details=problems)
+
+
 class ReferenceData:
     def __init__(self, db: Database, clock: Clock = utcnow) -> None:
         self.db = db
@@ -74,6 +82,7 @@ class ReferenceData:
     def create(
         self, organization_id: uuid.UUID, name: str, rows: Sequence[Mapping[str, Any]]
     ) -> ReferenceDataset:
+        _refuse_nested(rows)
         dataset = self._new(organization_id, name, "json", len(rows), infer_columns(rows))
         incoming = (
             (index, row.get("id"), {k: v for k, v in row.items() if k != "id"})

@@ -29,9 +29,10 @@ from packmatch.domain.models import PackageRun
 from packmatch.domain.public import package_run, timestamp
 from packmatch.domain.webhooks import DeliveryJob, DeliveryStatus, WebhookEvent, event_for, retry_delay
 from packmatch.logging import get_logger
+from packmatch.sealing import SecretBox, SecretUnreadable
 from packmatch.services.ports import Clock, Metrics, NoMetrics, Publisher, SendResult, WebhookSender, utcnow
 from packmatch.services.webhooks.address_guard import Network, RefusedUrl, UrlPolicy
-from packmatch.services.webhooks.signing import sign
+from packmatch.services.webhooks.signing import sign, standard_signature, standard_timestamp
 from packmatch.store import webhooks as store
 from packmatch.store.db import Database
 
@@ -49,6 +50,7 @@ class WebhookOptions:
     lease_seconds: float = 30.0
     resolve_timeout_seconds: float = 2.0
     allow_private_networks: tuple[Network, ...] = ()
+    secrets_keys: tuple[str, ...] = ()  # PACKMATCH_SECRETS_KEY, then the old keys
 
 
 def _delivery_row(
@@ -138,14 +140,19 @@ def request_body(job: DeliveryJob, now: datetime) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def request_headers(job: DeliveryJob, body: bytes, now: datetime) -> dict[str, str]:
+def request_headers(job: DeliveryJob, secret: str, body: bytes, now: datetime) -> dict[str, str]:
+    """packmatch's own headers, then the Standard Webhooks ones (the same delivery id and instant)."""
+    delivery_id = format_id(Kind.WEBHOOK_DELIVERY, job.delivery.id)
     return {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "X-Packmatch-Event": job.delivery.event.value,
-        "X-Packmatch-Delivery-Id": format_id(Kind.WEBHOOK_DELIVERY, job.delivery.id),
+        "X-Packmatch-Delivery-Id": delivery_id,
         "X-Packmatch-Timestamp": str(timestamp(now)),
-        "X-Packmatch-Signature": sign(job.secret, body),
+        "X-Packmatch-Signature": sign(secret, body),
+        "webhook-id": delivery_id,
+        "webhook-timestamp": standard_timestamp(now),
+        "webhook-signature": standard_signature(secret, delivery_id, now, body),
     }
 
 
@@ -162,9 +169,11 @@ class Deliveries:
         clock: Clock = utcnow,
         batch: int = 500,
         metrics: Metrics | None = None,
+        secrets: SecretBox | None = None,
     ) -> None:
         self.db = db
         self.publisher = publisher
+        self.secrets = secrets or SecretBox()
         self.metrics = metrics or NoMetrics()
         self.sender = sender
         self.policy = policy
@@ -202,18 +211,28 @@ class Deliveries:
         self.metrics.webhook_attempt(outcome, (done - now).total_seconds())
         return status
 
+    def signing_secret(self, job: DeliveryJob) -> str:
+        """The webhook's secret in clear, to sign this attempt: the only place it is opened."""
+        return self.secrets.reveal(job.sealed_secret)
+
     def _attempt(self, job: DeliveryJob) -> SendResult:
         """Never raises: whatever goes wrong is a failed attempt, so the schedule still applies."""
         try:
             destination = self.policy.check(job.url)  # again: DNS may have changed since create
             now = self.clock()
             body = request_body(job, now)
-            return self.sender.post(destination, request_headers(job, body, now), body)
+            headers = request_headers(job, self.signing_secret(job), body, now)
+            return self.sender.post(destination, headers, body)
         except RefusedUrl as refused:
             return SendResult(None, f"refused: {refused.reason}")
+        except SecretUnreadable:
+            log.error("webhook.secret_unreadable", delivery_id=str(job.delivery.id))
+            return SendResult(None, "secret unreadable: the key that sealed it is not configured")
         except Exception as exc:
-            log.exception("webhook.attempt_crashed", delivery_id=str(job.delivery.id))
-            return SendResult(None, f"internal error ({type(exc).__name__})")
+            log.exception(
+                "webhook.attempt_crashed", delivery_id=str(job.delivery.id), error_type=type(exc).__name__
+            )
+            return SendResult(None, "internal error")
 
     def _failed(self, job: DeliveryJob, result: SendResult, now: datetime, bound: Any) -> DeliveryStatus:
         attempt = job.delivery.attempts

@@ -9,6 +9,7 @@ it passes, so a receiver that trickles bytes cannot hold a worker thread longer.
 from __future__ import annotations
 
 import contextlib
+import errno
 import http.client
 import socket
 import ssl
@@ -20,15 +21,20 @@ from packmatch.services.ports import Destination, SendResult
 
 
 def _describe(exc: BaseException) -> str:
+    """A delivery's `last_error`, shown to clients: stable words (OpenSSL's reason, the errno's
+    name), never a Python class name."""
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"TLS certificate not accepted ({exc.verify_message})"
     if isinstance(exc, ssl.SSLError):
-        return f"TLS error ({exc.reason or type(exc).__name__})"
+        return f"TLS error ({exc.reason})" if exc.reason else "TLS error"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
-    if isinstance(exc, http.client.HTTPException | ConnectionError):
-        return f"no valid HTTP response ({type(exc).__name__})"
-    return f"network error ({type(exc).__name__})"
+    if isinstance(exc, ConnectionError):
+        return "no valid HTTP response (connection closed)"
+    if isinstance(exc, http.client.HTTPException):
+        return "no valid HTTP response (malformed)"
+    code = errno.errorcode.get(exc.errno) if isinstance(exc, OSError) and exc.errno else None
+    return f"network error ({code})" if code else "network error"
 
 
 class HttpSender:

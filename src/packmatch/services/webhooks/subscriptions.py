@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 from packmatch.domain.webhooks import DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent
 from packmatch.errors import Conflict, NotFound
 from packmatch.logging import get_logger
+from packmatch.sealing import SecretBox
 from packmatch.services.ports import Clock, Publisher, utcnow
 from packmatch.services.webhooks.address_guard import UrlPolicy
 from packmatch.services.webhooks.deliveries import publish_deliveries
@@ -51,11 +52,19 @@ def _find(
 
 
 class Webhooks:
-    def __init__(self, db: Database, publisher: Publisher, policy: UrlPolicy, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        db: Database,
+        publisher: Publisher,
+        policy: UrlPolicy,
+        clock: Clock = utcnow,
+        secrets: SecretBox | None = None,
+    ) -> None:
         self.db = db
         self.publisher = publisher
         self.policy = policy
         self.clock = clock
+        self.secrets = secrets or SecretBox()
 
     def create(self, organization_id: uuid.UUID, data: WebhookInput) -> Webhook:
         self.policy.check_written(data.url)
@@ -70,8 +79,9 @@ class Webhooks:
             created_at=now,
             updated_at=now,
         )
+        assert hook.secret is not None
         with self.db.transaction() as conn:
-            store.insert_webhook(conn, hook)
+            store.insert_webhook(conn, hook, self.secrets.seal(hook.secret))
         log.info("webhook.created", webhook_id=str(hook.id))
         return hook
 
@@ -107,12 +117,23 @@ class Webhooks:
         """A new generated secret, used from the next attempt on (an attempt under way keeps the old)."""
         secret, now = new_secret(), self.clock()
         with self.db.transaction() as conn:
-            if not store.update_secret(conn, organization_id, webhook_id, secret, now):
+            if not store.update_secret(conn, organization_id, webhook_id, self.secrets.seal(secret), now):
                 raise NotFound(WEBHOOK_NOT_FOUND)
             hook = store.get_webhook(conn, organization_id, webhook_id)
         assert hook is not None
         log.info("webhook.secret_rotated", webhook_id=str(webhook_id))
-        return hook
+        return hook.model_copy(update={"secret": secret})
+
+    def reseal_all(self) -> int:
+        """Seal every webhook's secret under the current key, so that old keys can be dropped."""
+        resealed = 0
+        with self.db.transaction() as conn:
+            found = store.sealed_secrets(conn)
+        for webhook_id, sealed in found:
+            with self.db.transaction() as conn:
+                resealed += store.reseal_secret(conn, webhook_id, sealed, self.secrets.reseal(sealed))
+        log.info("webhook.secrets_resealed", webhooks=resealed)
+        return resealed
 
     def delete(self, organization_id: uuid.UUID, webhook_id: uuid.UUID) -> None:
         with self.db.transaction() as conn:

@@ -1,0 +1,274 @@
+"""GENERATED from resources.py by `python -m packmatch.client._generate`: do not edit.
+
+The resources of the asynchronous `AsyncClient`: typed methods that send what `routes` builds.
+
+Lists come two ways: `list(...)` gives one page (`.data`, `.pagination`), `iter(...)` every item
+of every page, following `next_cursor`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any, Protocol, TypeVar
+
+from packmatch import responses as r
+from packmatch.client import routes
+from packmatch.client.calls import Call, params
+from packmatch.client.errors import WaitTimeout
+from packmatch.client.uploads import Progress, csv_upload
+
+T = TypeVar("T")
+Body = Mapping[str, Any]
+
+
+class Sender(Protocol):
+    async def send(self, call: Call[T]) -> T: ...
+
+
+async def paged(sender: Sender, call: Callable[[str | None], Call[Any]]) -> AsyncIterator[Any]:
+    cursor: str | None = None
+    while True:
+        page = await sender.send(call(cursor))
+        for item in page.data:
+            yield item
+        cursor = page.pagination.next_cursor
+        if not page.pagination.has_more or cursor is None:
+            return
+
+
+class Resource:
+    def __init__(self, sender: Sender) -> None:
+        self._s = sender
+
+
+class ReferenceData(Resource):
+    async def create(
+        self, name: str, rows: Sequence[Body], *, idempotency_key: str | None = None
+    ) -> r.ReferenceData:
+        return await self._s.send(routes.create_reference_data(name, rows, idempotency_key))
+
+    async def upload_csv(
+        self,
+        file: str | Path | IO[bytes],
+        *,
+        name: str | None = None,
+        progress: Progress | None = None,
+        idempotency_key: str | None = None,
+    ) -> r.ReferenceData:
+        """Multipart upload, streamed; `progress(sent_bytes, total_bytes)` after each chunk."""
+        with csv_upload(file, name, progress, idempotency_key) as call:
+            return await self._s.send(call)
+
+    async def list(self, **query: Any) -> r.ReferenceDataList:
+        return await self._s.send(routes.list_reference_data(**query))
+
+    def iter(self, **query: Any) -> AsyncIterator[r.ReferenceData]:
+        return paged(self._s, lambda cursor: routes.list_reference_data(**query, cursor=cursor))
+
+    async def get(self, ref_id: str) -> r.ReferenceData:
+        return await self._s.send(routes.get_reference_data(ref_id))
+
+    def rows(self, ref_id: str, **query: Any) -> AsyncIterator[r.ReferenceRow]:
+        return paged(self._s, lambda cursor: routes.reference_rows(ref_id, **query, cursor=cursor))
+
+    async def delete(self, ref_id: str, *, idempotency_key: str | None = None) -> r.Deleted:
+        return await self._s.send(routes.delete_reference_data(ref_id, idempotency_key))
+
+
+class _Configs(Resource):
+    path: str
+    one: type[Any]  # the subclasses' models; their methods' answers are those
+    many: type[Any]
+
+    async def create(self, body: Body, *, idempotency_key: str | None = None) -> Any:
+        return await self._s.send(routes.create(self.path, self.one, body, idempotency_key))
+
+    async def list(self, **query: Any) -> Any:
+        return await self._s.send(routes.listing(self.path, self.many, **query))
+
+    def iter(self, **query: Any) -> AsyncIterator[Any]:
+        return paged(self._s, lambda cursor: routes.listing(self.path, self.many, **query, cursor=cursor))
+
+    async def get(self, config_id: str) -> Any:
+        return await self._s.send(routes.get(f"{self.path}/{config_id}", self.one))
+
+    async def replace(self, config_id: str, body: Body, *, idempotency_key: str | None = None) -> Any:
+        return await self._s.send(routes.replace(f"{self.path}/{config_id}", self.one, body, idempotency_key))
+
+    async def delete(self, config_id: str, *, idempotency_key: str | None = None) -> r.Deleted:
+        return await self._s.send(routes.delete(f"{self.path}/{config_id}", idempotency_key))
+
+
+class MatchingConfigs(_Configs):
+    """`create`/`get`/`replace` answer `responses.MatchingConfig`; `iter` yields them."""
+
+    path, one, many = routes.MC, r.MatchingConfig, r.MatchingConfigList
+
+
+class PackageConfigs(_Configs):
+    """`create`/`get`/`replace` answer `responses.PackageConfig`; `iter` yields them."""
+
+    path, one, many = routes.PKG, r.PackageConfig, r.PackageConfigList
+
+
+FINAL_POLL = (0.1, 2.0)  # first and longest pause between two GETs while waiting
+
+
+class Runs(Resource):
+    async def submit(
+        self,
+        package_config_id: str,
+        input_documents: Body,
+        *,
+        wait: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> r.PackageRun:
+        """202 at once (`status` running), or the final run when `wait` seconds suffice (else WaitTimeout)."""
+        started = time.monotonic()
+        run = await self._s.send(routes.submit_run(package_config_id, input_documents, wait, idempotency_key))
+        if wait is None or run.status != "running":
+            return run
+        return await self.wait_final(run.id, timeout=max(0.0, wait - (time.monotonic() - started)))
+
+    async def submit_batch(
+        self, runs: Sequence[Body], *, atomic: bool = False, idempotency_key: str | None = None
+    ) -> r.PackageRunBatch:
+        return await self._s.send(routes.submit_batch(runs, atomic, idempotency_key))
+
+    async def get(self, run_id: str) -> r.PackageRun:
+        return await self._s.send(routes.get(f"{routes.RUNS}/{run_id}", r.PackageRun))
+
+    async def etag(self, run_id: str) -> str:
+        """The run's current `ETag`: pass it as `review(..., if_match=)` to refuse a lost update."""
+        return await self._s.send(routes.etag(f"{routes.RUNS}/{run_id}"))
+
+    async def wait_final(self, run_id: str, timeout: float = 60.0) -> r.PackageRun:
+        """GET the run until its status is final; `WaitTimeout` after `timeout` seconds."""
+        deadline, pause = time.monotonic() + timeout, FINAL_POLL[0]
+        while (run := await self.get(run_id)).status == "running":
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WaitTimeout(run_id, timeout)
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * 2, FINAL_POLL[1])
+        return run
+
+    async def list(self, **query: Any) -> r.PackageRunList:
+        return await self._s.send(routes.listing(routes.RUNS, r.PackageRunList, **query))
+
+    def iter(self, **query: Any) -> AsyncIterator[r.PackageRun]:
+        """E.g. `iter(status="review", reviewed=False)`, newest first."""
+        return paged(
+            self._s, lambda cursor: routes.listing(routes.RUNS, r.PackageRunList, **query, cursor=cursor)
+        )
+
+    async def review(
+        self,
+        run_id: str,
+        decision: str,
+        *,
+        notes: str | None = None,
+        if_match: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> r.PackageRun:
+        return await self._s.send(routes.review_run(run_id, decision, notes, if_match, idempotency_key))
+
+    def reviews(self, run_id: str) -> AsyncIterator[r.RunReviewRecord]:
+        path = f"{routes.RUNS}/{run_id}/reviews"
+        return paged(self._s, lambda cursor: routes.listing(path, r.RunReviewList, cursor=cursor))
+
+
+class MatchingRuns(Resource):
+    async def get(self, mr_id: str) -> r.MatchingRun:
+        return await self._s.send(routes.get(f"{routes.MR}/{mr_id}", r.MatchingRun))
+
+    def results(self, mr_id: str, **query: Any) -> AsyncIterator[r.MatchResult]:
+        """Every result, e.g. `results(mr, review_status="pending", limit=1000)`."""
+        path = f"{routes.MR}/{mr_id}/results"
+        return paged(self._s, lambda cursor: routes.listing(path, r.MatchResultList, **query, cursor=cursor))
+
+    async def result(self, mr_id: str, result_id: str) -> r.MatchResult:
+        return await self._s.send(routes.get(f"{routes.MR}/{mr_id}/results/{result_id}", r.MatchResult))
+
+    async def result_etag(self, mr_id: str, result_id: str) -> str:
+        return await self._s.send(routes.etag(f"{routes.MR}/{mr_id}/results/{result_id}"))
+
+    async def review_result(
+        self,
+        mr_id: str,
+        result_id: str,
+        status: str,
+        *,
+        notes: str | None = None,
+        reference_row_id: str | None = None,
+        if_match: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> r.MatchResult:
+        decision = params(status=status, notes=notes, reference_row_id=reference_row_id)
+        return await self._s.send(routes.review_result(mr_id, result_id, decision, if_match, idempotency_key))
+
+    async def review_results(
+        self, mr_id: str, decisions: Sequence[Body], *, idempotency_key: str | None = None
+    ) -> r.ReviewedResults:
+        """All or nothing: up to 500 `{"result_id", "status", "notes"?, "reference_row_id"?}`."""
+        return await self._s.send(routes.review_results(mr_id, decisions, idempotency_key))
+
+    def result_reviews(self, mr_id: str, result_id: str) -> AsyncIterator[r.ResultReviewRecord]:
+        path = f"{routes.MR}/{mr_id}/results/{result_id}/reviews"
+        return paged(self._s, lambda cursor: routes.listing(path, r.ResultReviewList, cursor=cursor))
+
+
+class Webhooks(Resource):
+    async def create(
+        self,
+        url: str,
+        *,
+        events: Sequence[str] | None = None,
+        is_active: bool | None = None,
+        secret: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> r.CreatedWebhook:
+        body = {
+            k: v
+            for k, v in {"url": url, "events": events, "is_active": is_active, "secret": secret}.items()
+            if v is not None
+        }
+        return await self._s.send(routes.create(routes.HOOKS, r.CreatedWebhook, body, idempotency_key))
+
+    async def list(self, **query: Any) -> r.WebhookList:
+        return await self._s.send(routes.listing(routes.HOOKS, r.WebhookList, **query))
+
+    def iter(self, **query: Any) -> AsyncIterator[r.Webhook]:
+        return paged(
+            self._s, lambda cursor: routes.listing(routes.HOOKS, r.WebhookList, **query, cursor=cursor)
+        )
+
+    async def get(self, hook_id: str) -> r.Webhook:
+        return await self._s.send(routes.get(f"{routes.HOOKS}/{hook_id}", r.Webhook))
+
+    async def replace(self, hook_id: str, body: Body, *, idempotency_key: str | None = None) -> r.Webhook:
+        return await self._s.send(routes.replace(f"{routes.HOOKS}/{hook_id}", r.Webhook, body, idempotency_key))
+
+    async def rotate_secret(self, hook_id: str, *, idempotency_key: str | None = None) -> r.CreatedWebhook:
+        return await self._s.send(routes.rotate_secret(hook_id, idempotency_key))
+
+    async def delete(self, hook_id: str, *, idempotency_key: str | None = None) -> r.Deleted:
+        return await self._s.send(routes.delete(f"{routes.HOOKS}/{hook_id}", idempotency_key))
+
+    def deliveries(self, hook_id: str, **query: Any) -> AsyncIterator[r.WebhookDelivery]:
+        path = f"{routes.HOOKS}/{hook_id}/deliveries"
+        return paged(
+            self._s, lambda cursor: routes.listing(path, r.WebhookDeliveryList, **query, cursor=cursor)
+        )
+
+    async def delivery(self, hook_id: str, delivery_id: str) -> r.WebhookDelivery:
+        path = f"{routes.HOOKS}/{hook_id}/deliveries/{delivery_id}"
+        return await self._s.send(routes.get(path, r.WebhookDelivery))
+
+    async def redeliver(
+        self, hook_id: str, delivery_id: str, *, idempotency_key: str | None = None
+    ) -> r.WebhookDelivery:
+        return await self._s.send(routes.redeliver(hook_id, delivery_id, idempotency_key))
