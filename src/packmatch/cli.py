@@ -293,9 +293,9 @@ def _dead_letters(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from packmatch.demo import run_demo
+    from packmatch.demo import ServeOn, run_demo
 
-    return run_demo(settings)
+    return run_demo(settings, serve_on=ServeOn(args.host, args.port) if args.serve else None)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -324,7 +324,12 @@ def _parser() -> argparse.ArgumentParser:
         help="metrics port (PACKMATCH_WORKER_METRICS_PORT); 0: none",
     )
     add("migrate", _migrate, "bring the database schema up to date")
-    add("demo", _demo, "load a sample world, submit sample bundles, print their verdicts")
+    demo = add("demo", _demo, "load a sample world, submit sample bundles, print their verdicts")
+    demo.add_argument(
+        "--serve", action="store_true", help="then serve the reviewer page (/review) until Ctrl+C"
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="with --serve: the address to listen on")
+    demo.add_argument("--port", type=int, default=8000, help="with --serve: the port")
     dead = add("dead-letters", _dead_letters, "list messages the broker failed for good, newest first")
     dead.add_argument("--limit", type=int, default=50)
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(dest="keys", required=True)

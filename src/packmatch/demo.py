@@ -9,6 +9,10 @@ bundled data, at the price of one more copy of the world per run.
 
 stdout carries the report alone (the CLI sends logs to stderr); the exit code is 0 when every run
 reached a final status, 1 when some were still running at the timeout.
+
+`packmatch demo --serve` leaves every `review` bundle undecided, prints the reviewer page's URL and a
+key with the `review` scope, and keeps the API (and its in-process worker) running until Ctrl+C, so
+a newcomer clears the queue in a browser (docs/review-page.md).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any
 
 from pydantic import model_validator
 
-from packmatch.bootstrap import build_runtime
+from packmatch.bootstrap import Runtime, build_runtime
 from packmatch.domain.ids import Kind, format_id
 from packmatch.domain.models import (
     FieldMapping,
@@ -50,6 +54,7 @@ POLL_SECONDS = 0.05
 API_KEY_SCOPES = frozenset({"read", "write"})
 VERDICT_ORDER = (RunStatus.PASSED, RunStatus.REVIEW, RunStatus.FAILED, RunStatus.ERROR)
 SERVE_URL = "http://127.0.0.1:8000"
+REVIEWER_NAME = "Demo reviewer"
 
 
 # --- the sample world, as bundled --------------------------------------------------------------
@@ -243,7 +248,19 @@ def render_report(world: World, installed: Installed, played: Sequence[Played]) 
 # --- entry point --------------------------------------------------------------------------------
 
 
-def play(services: Services, world: World, timeout_seconds: float) -> int:
+@dataclass(frozen=True)
+class ServeOn:
+    """Where `packmatch demo --serve` keeps the API running after the report."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @property
+    def page_url(self) -> str:
+        return f"http://{self.host}:{self.port}/review"
+
+
+def play(services: Services, world: World, timeout_seconds: float, *, approve_one: bool = True) -> int:
     """Install the world, submit its bundles, wait for their verdicts and print the report."""
     installed = install_world(services, world)
     run_ids = submit_bundles(services, installed, world.bundles)
@@ -257,33 +274,42 @@ def play(services: Services, world: World, timeout_seconds: float) -> int:
         return 1
     played = [Played(bundle, run) for bundle, run in zip(world.bundles, runs, strict=True)]
     print(render_report(world, installed, played))
-    print("", *review_lines(services, installed, runs), sep="\n")
+    print("", *review_lines(services, installed, runs, approve_one=approve_one), sep="\n")
     return 0
 
 
-def review_lines(services: Services, installed: Installed, runs: Sequence[PackageRun]) -> list[str]:
-    """Approve the first `review` bundle as the demo key's holder, then show the reviewer's queue."""
+def approve_first(services: Services, installed: Installed, run: PackageRun) -> str:
+    """Approve one `review` bundle as the demo key's holder; the line that says so."""
     from packmatch.domain.reviews import Reviewer, ReviewStatus
+
+    principal = services.accounts.authenticate(installed.api_key)
+    who = Reviewer(key_id=principal.key_id, name=principal.name)
+    services.run_reviews.review(
+        installed.organization_id, run.id, ReviewStatus.APPROVED, "demo: checked", who
+    )
+    return (
+        f"Approved {format_id(Kind.PACKAGE_RUN, run.id)} (its status stays 'review'; "
+        f"the decision is in its 'review' field)."
+    )
+
+
+def review_lines(
+    services: Services, installed: Installed, runs: Sequence[PackageRun], *, approve_one: bool = True
+) -> list[str]:
+    """Approve the first `review` bundle (unless told not to), then show the reviewer's queue."""
     from packmatch.services.runs import RunFilters
     from packmatch.store.pagination import PageRequest
 
     waiting = [run for run in runs if run.status is RunStatus.REVIEW]
     if not waiting:
         return []
-    principal = services.accounts.authenticate(installed.api_key)
-    who = Reviewer(key_id=principal.key_id, name=principal.name)
-    org = installed.organization_id
-    services.run_reviews.review(org, waiting[0].id, ReviewStatus.APPROVED, "demo: checked", who)
+    lines = [approve_first(services, installed, waiting[0])] if approve_one else []
     queue = services.runs.list(
-        org,
+        installed.organization_id,
         PageRequest(limit=100, order="asc"),
         RunFilters(package_config_id=installed.package.id, status=RunStatus.REVIEW, reviewed=False),
     )
-    lines = [
-        f"Approved {format_id(Kind.PACKAGE_RUN, waiting[0].id)} (its status stays 'review'; "
-        f"the decision is in its 'review' field).",
-        f"Reviewer queue (status review, undecided): {queue.total} run(s)",
-    ]
+    lines.append(f"Reviewer queue (status review, undecided): {queue.total} run(s)")
     lines += [f"  {format_id(Kind.PACKAGE_RUN, run.id)}" for run in queue.items]
     lines.append(
         "  (packmatch runs pending-review --config "
@@ -293,12 +319,39 @@ def review_lines(services: Services, installed: Installed, runs: Sequence[Packag
     return lines
 
 
-def run_demo(settings: Settings, *, timeout_seconds: float = TIMEOUT_SECONDS) -> int:
-    """Run the demo on `settings` (embedded defaults: SQLite file, in-memory broker)."""
+def serve_review_page(runtime: Runtime, world: World, serve_on: ServeOn) -> None:
+    """Print the page's URL and a reviewer key, then serve the API until interrupted."""
+    import uvicorn
+
+    from packmatch.api.app import create_app
+
+    key = runtime.services.accounts.create_key(world.organization, frozenset({"review"}), REVIEWER_NAME)
+    print(
+        "",
+        f"Review the bundles in a browser: {serve_on.page_url}",
+        f"  sign in with this reviewer key (scope review, kept in the tab only): {key}",
+        "  the API and its worker keep running; Ctrl+C stops them",
+        sep="\n",
+        flush=True,
+    )
+    app = create_app(runtime.services, runtime.settings, metrics=runtime.api_metrics())
+    uvicorn.run(
+        app, host=serve_on.host, port=serve_on.port, log_config=None, access_log=False, proxy_headers=False
+    )
+
+
+def run_demo(
+    settings: Settings, *, timeout_seconds: float = TIMEOUT_SECONDS, serve_on: ServeOn | None = None
+) -> int:
+    """Run the demo on `settings` (embedded defaults: SQLite file, in-memory broker); with
+    `serve_on`, leave the `review` bundles undecided and serve the reviewer page afterwards."""
     world = load_world()
     runtime = build_runtime(settings, migrate_first=True)
     try:
         with InProcessWorker(runtime.broker, threads=settings.worker_threads):
-            return play(runtime.services, world, timeout_seconds)
+            code = play(runtime.services, world, timeout_seconds, approve_one=serve_on is None)
+            if code == 0 and serve_on is not None:
+                serve_review_page(runtime, world, serve_on)
+            return code
     finally:
         runtime.close()

@@ -16,6 +16,7 @@ from packmatch import __version__
 from packmatch.api import errors, openapi
 from packmatch.api.idempotency import IdempotencyMiddleware
 from packmatch.api.ratelimit import RateLimitMiddleware
+from packmatch.api.review_page import router as review_page
 from packmatch.api.routes import (
     matching_configs,
     matching_runs,
@@ -195,5 +196,6 @@ def create_app(
     )
     for module in routers:
         app.include_router(module.router)
+    app.include_router(review_page)
     openapi.install(app)
     return app

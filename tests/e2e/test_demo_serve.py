@@ -1,0 +1,76 @@
+"""`packmatch demo --serve`: the report, then the reviewer page's URL and a live API behind it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def demo_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+    env = {**os.environ, "PACKMATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}"}
+    env.pop("PACKMATCH_BROKER_URL", None)
+    command = [sys.executable, "-m", "packmatch.cli", "demo", "--serve", "--port", str(free_port())]
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    lines: list[str] = []
+    assert process.stdout is not None
+    for line in process.stdout:  # blocks until the demo has printed the page's URL and key
+        lines.append(line.rstrip("\n"))
+        if "reviewer key" in line:
+            break
+    yield process, lines
+    process.terminate()
+    process.wait(timeout=20)
+    process.stdout.close()
+
+
+def get(url: str, key: str | None = None) -> tuple[int, str]:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as response:
+        return response.status, response.read().decode()
+
+
+def wait_until_listening(url: str, process: subprocess.Popen[str]) -> tuple[int, str]:
+    """The first answer from the server the demo starts after printing its URL."""
+    for _ in range(300):
+        assert process.poll() is None, "the demo exited"
+        try:
+            return get(url)
+        except urllib.error.URLError:
+            time.sleep(0.05)  # uvicorn binds a moment after the print; nothing to wait on instead
+    raise AssertionError(f"{url} never answered")
+
+
+def test_demo_serve_prints_the_page_url_and_serves_three_undecided_review_bundles(
+    demo_server: tuple[subprocess.Popen[str], list[str]],
+) -> None:
+    process, lines = demo_server
+    url = next(line.split(": ", 1)[1] for line in lines if line.startswith("Review the bundles"))
+    key = lines[-1].rsplit(" ", 1)[1]
+    assert url.endswith("/review")
+    assert "Reviewer queue (status review, undecided): 3 run(s)" in lines
+    status, html = wait_until_listening(url, process)
+    assert status == 200
+    assert "packmatch review" in html
+    base = url.removesuffix("/review")
+    _, body = get(f"{base}/v1/matching/packages/runs?status=review&reviewed=false", key)
+    assert json.loads(body)["pagination"]["total"] == 3
