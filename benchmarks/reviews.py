@@ -13,16 +13,20 @@ Times are wall clock on a shared machine: compare ratios, and rerun when the mac
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from cluster import PostgresCpu, cpu_seconds
 from fastapi.testclient import TestClient
 from tests.e2e.conftest import BOOKINGS, INVOICE_MAPPINGS, invoice
 
@@ -52,10 +56,31 @@ def rate(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else float("inf")
 
 
+CPU: dict[str, tuple[float, float]] = {}  # per phase: this process's CPU s (client and app), PostgreSQL's
+
+
+def timed(phase: str, work: Callable[[], None], profile: str | None, pg: PostgresCpu) -> float:
+    """Wall seconds of `work`; with `profile`, under cProfile, the stats saved per phase."""
+    profiler = cProfile.Profile() if profile else None
+    backends = pg.backends()
+    cpu, pg_cpu = time.process_time(), cpu_seconds(backends)
+    started = time.perf_counter()
+    if profiler is None:
+        work()
+    else:
+        profiler.runcall(work)
+    seconds = time.perf_counter() - started
+    CPU[phase] = (time.process_time() - cpu, cpu_seconds(backends) - pg_cpu)
+    if profiler is not None:
+        profiler.dump_stats(f"{profile}-{phase}.pstats")
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--singles", type=int, default=300)
     parser.add_argument("--bulks", type=int, default=6)
+    parser.add_argument("--profile", metavar="PREFIX", help="cProfile each phase into PREFIX-<phase>.pstats")
     args = parser.parse_args()
     configure_logging("json", "WARNING")  # one `review.recorded` line per decision would dominate
     url, admin, name = scratch_database()
@@ -64,7 +89,9 @@ def main() -> None:
     worker = InProcessWorker(runtime.broker, threads=2)
     worker.start()
     try:
-        client = TestClient(create_app(runtime.services, settings))
+        # Entered once: one event loop for all requests, as a server has (a TestClient used
+        # without `with` starts a thread and an event loop per request).
+        client = TestClient(create_app(runtime.services, settings)).__enter__()
         key = runtime.services.accounts.create_key("bench", frozenset({"read", "write", "review"}), "bench")
         h = {"Authorization": f"Bearer {key}"}
         ref = client.post(
@@ -90,36 +117,42 @@ def main() -> None:
         ids = [r["id"] for r in results]
         n = args.singles
 
-        started = time.perf_counter()
-        for i in range(n):
-            assert client.get(f"/v1/matching/runs/{mr}/results/{ids[i % 500]}", headers=h).status_code == 200
-        get_rate = rate(n, time.perf_counter() - started)
+        def gets() -> None:
+            for i in range(n):
+                response = client.get(f"/v1/matching/runs/{mr}/results/{ids[i % 500]}", headers=h)
+                assert response.status_code == 200, response.text
 
-        started = time.perf_counter()
-        for i in range(n):
-            body = {"status": "approved" if i % 2 else "rejected", "notes": "bench"}
-            response = client.post(
-                f"/v1/matching/runs/{mr}/results/{ids[i % 500]}/review", json=body, headers=h
-            )
-            assert response.status_code == 200, response.text
-        single_rate = rate(n, time.perf_counter() - started)
+        def singles() -> None:
+            for i in range(n):
+                body = {"status": "approved" if i % 2 else "rejected", "notes": "bench"}
+                response = client.post(
+                    f"/v1/matching/runs/{mr}/results/{ids[i % 500]}/review", json=body, headers=h
+                )
+                assert response.status_code == 200, response.text
 
-        started = time.perf_counter()
-        for b in range(args.bulks):
-            decisions = [{"result_id": rid, "status": "approved" if b % 2 else "rejected"} for rid in ids]
-            response = client.post(
-                f"/v1/matching/runs/{mr}/results/review", json={"decisions": decisions}, headers=h
-            )
-            assert response.status_code == 200, response.text
-        bulk_rate = rate(args.bulks * 500, time.perf_counter() - started)
+        def bulks() -> None:
+            for b in range(args.bulks):
+                decisions = [{"result_id": rid, "status": "approved" if b % 2 else "rejected"} for rid in ids]
+                response = client.post(
+                    f"/v1/matching/runs/{mr}/results/review", json={"decisions": decisions}, headers=h
+                )
+                assert response.status_code == 200, response.text
+
+        pg = PostgresCpu(url)
+        get_rate = rate(n, timed("get", gets, args.profile, pg))
+        single_rate = rate(n, timed("single", singles, args.profile, pg))
+        bulk_rate = rate(args.bulks * 500, timed("bulk", bulks, args.profile, pg))
 
         print(f"GET one result (baseline): {get_rate:8.0f} requests/s")
         print(
             f"single result reviews:     {single_rate:8.0f} reviews/s   ({single_rate / get_rate:.2f}× GET)"
         )
         print(f"bulk (500 per request):    {bulk_rate:8.0f} results/s   ({bulk_rate / get_rate:.2f}× GET)")
+        for phase, count in (("get", n), ("single", n), ("bulk", args.bulks * 500)):
+            app, postgres = (1000 * seconds / max(count, 1) for seconds in CPU[phase])
+            print(f"CPU ms per {phase:6} item: benchmark process {app:6.3f}  postgres {postgres:6.3f}")
         print(f"load average: {os.getloadavg()}")
-        client.close()
+        client.__exit__(None, None, None)
     finally:
         worker.stop()
         runtime.close()

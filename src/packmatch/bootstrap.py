@@ -53,6 +53,7 @@ class Runtime:
                         index_cache_mb=cache_mb,
                         metrics=self.metrics,
                         webhooks=webhook_options(self.settings),
+                        key_cache_seconds=self.settings.key_cache_seconds,
                     )
         return self._services
 

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # `X-Forwarded-For` (docs/security.md).
     rate_limit_per_address_per_minute: int = Field(default=60, ge=0)
     trusted_proxies: Networks = ()
+    # How long an authenticated key is answered from the process's memory: a key revoked in
+    # another process is refused at most this many seconds later (0: every request looks it up).
+    key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
 

@@ -347,3 +347,28 @@ def test_approving_a_rejected_result_lifts_its_exclusion_for_later_runs(reviews_
 
 def test_bad_review_filters_are_400(reviews_api: Api) -> None:
     error_body(reviews_api.get(f"{RUNS}?reviewed=perhaps"), 400, "validation_error")
+
+
+def test_bulk_decisions_lift_keep_and_add_exclusions_together(reviews_api: Api) -> None:
+    """Several decisions in one request (PostgreSQL: one statement): a rejection decided again
+    keeps its exclusion, an approval lifts its own, both visible in a later run."""
+    config = reviews_api.shipment_world(("required",))
+    documents = {"invoice": [invoice("doc_1"), invoice("doc_2")]}
+    mr, results = results_of(reviews_api, final_run(reviews_api, config, documents))
+    first, second = (r["id"] for r in results)
+    bulk = f"/v1/matching/runs/{mr}/results/review"
+    rejected = {"decisions": [{"result_id": first, "status": "rejected"},
+                              {"result_id": second, "status": "rejected"}]}  # fmt: skip
+    assert reviews_api.post(bulk, json=rejected).status_code == 200
+    _, later = results_of(reviews_api, final_run(reviews_api, config, documents))
+    tops = [r["candidates"][0]["reference_row_id"] for r in results]
+    assert [r["excluded_by_review"] for r in later] == [[tops[0]], [tops[1]]]
+    mixed = {"decisions": [{"result_id": first, "status": "approved", "notes": "fine after all"},
+                           {"result_id": second, "status": "rejected", "notes": "still wrong"}]}  # fmt: skip
+    response = reviews_api.post(bulk, json=mixed)
+    assert response.status_code == 200, response.text
+    assert [r["review"]["notes"] for r in response.json()["data"]] == ["fine after all", "still wrong"]
+    _, again = results_of(reviews_api, final_run(reviews_api, config, documents))
+    assert [r["excluded_by_review"] for r in again] == [[], [tops[1]]]
+    history = reviews_api.get(f"/v1/matching/runs/{mr}/results/{second}/reviews").json()["data"]
+    assert [h["status"] for h in history] == ["rejected", "rejected"]

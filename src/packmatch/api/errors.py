@@ -11,7 +11,6 @@ import structlog
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -109,7 +108,7 @@ async def _denied(request: Request) -> PackmatchError | None:
     """FastAPI parses the body before it resolves dependencies, so a body it cannot parse would be
     reported before the key is checked; check the key first, as for every other request."""
     try:
-        await run_in_threadpool(get_principal, request, request.app.state.services)
+        await get_principal(request, request.app.state.services)
     except PackmatchError as denied:
         return denied
     return None

@@ -227,7 +227,7 @@ class IdempotencyMiddleware:
     async def _writer(self, request: Request) -> uuid.UUID | None:
         """The id of the API key, if it is valid and may write; sets the organization for the log."""
         try:
-            principal = await run_in_threadpool(get_principal, request, self.services)
+            principal = await get_principal(request, self.services)
         except PackmatchError:
             return None
         return principal.key_id

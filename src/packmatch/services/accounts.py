@@ -6,7 +6,9 @@ import hashlib
 import re
 import secrets
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cachetools import TTLCache
@@ -77,11 +79,54 @@ class KnownKeys:
             (self._invalid if valid else self._valid).pop(key_hash, None)
 
 
+DEFAULT_KEY_CACHE_SECONDS = 5.0
+
+
+class Principals:
+    """The principals of recently authenticated keys, by key hash, for `ttl` seconds: a key
+    revoked in another process (the CLI, another API process) is refused at most `ttl` seconds
+    later; one revoked through this process's `Accounts.revoke` at once. `ttl` 0 turns it off."""
+
+    def __init__(
+        self,
+        ttl: float = DEFAULT_KEY_CACHE_SECONDS,
+        maxsize: int = 10_000,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._cache: TTLCache[str, Principal] | None = TTLCache(maxsize, ttl, timer) if ttl > 0 else None
+
+    def get(self, key_hash: str) -> Principal | None:
+        if self._cache is None:
+            return None
+        with self._lock:
+            return self._cache.get(key_hash)
+
+    def put(self, key_hash: str, principal: Principal) -> None:
+        if self._cache is not None:
+            with self._lock:
+                self._cache[key_hash] = principal
+
+    def forget(self, key_id: uuid.UUID) -> None:
+        if self._cache is not None:
+            with self._lock:
+                for key_hash in [h for h, p in self._cache.items() if p.key_id == key_id]:
+                    del self._cache[key_hash]
+
+
 class Accounts:
-    def __init__(self, db: Database, clock: Clock = utcnow, known: KnownKeys | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock = utcnow,
+        known: KnownKeys | None = None,
+        key_cache_seconds: float = DEFAULT_KEY_CACHE_SECONDS,
+        principals: Principals | None = None,
+    ) -> None:
         self.db = db
         self.clock = clock
         self.known = known or KnownKeys()
+        self.principals = principals or Principals(key_cache_seconds)
 
     def create_key(self, organization: str, scopes: frozenset[str], name: str | None = None) -> str:
         """`name` (the holder, e.g. a reviewer) is shown in the review decisions the key records."""
@@ -117,10 +162,21 @@ class Accounts:
             return False
         return self.known.status(hash_key(key))
 
+    def cached(self, key: str | None) -> Principal | None:
+        """The principal of `key` if it was authenticated within the cache's time (no I/O)."""
+        return None if key is None or not well_formed(key) else self.principals.get(hash_key(key))
+
     def authenticate(self, key: str | None) -> Principal:
         if key is None or self.key_status(key) is False:
             raise Unauthorized("Missing or invalid API key.")
         key_hash = hash_key(key)
+        principal = self.principals.get(key_hash)
+        if principal is None:
+            principal = self._look_up(key_hash)
+            self.principals.put(key_hash, principal)
+        return principal
+
+    def _look_up(self, key_hash: str) -> Principal:
         with self.db.transaction() as conn:
             record = store.find_key_by_hash(conn, key_hash)
         valid = record is not None and record.revoked_at is None
@@ -144,4 +200,6 @@ class Accounts:
 
     def revoke(self, key_id: uuid.UUID) -> bool:
         with self.db.transaction() as conn:
-            return store.revoke_key(conn, key_id, self.clock())
+            revoked = store.revoke_key(conn, key_id, self.clock())
+        self.principals.forget(key_id)
+        return revoked

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from packmatch.sealing import SecretBox
-from packmatch.services.accounts import Accounts
+from packmatch.services.accounts import DEFAULT_KEY_CACHE_SECONDS, Accounts
 from packmatch.services.configs import Configs
 from packmatch.services.matching_runs import MatchingRuns
 from packmatch.services.pipeline import Pipeline
@@ -52,6 +52,7 @@ class Services:
         webhooks: WebhookOptions | None = None,
         sender: WebhookSender | None = None,
         resolver: Resolver | None = None,
+        key_cache_seconds: float = DEFAULT_KEY_CACHE_SECONDS,
     ) -> Services:
         metrics = metrics or NoMetrics()
         references = ReferenceCache.for_database(db, index_cache_mb)
@@ -75,7 +76,7 @@ class Services:
         return cls(
             db=db,
             publisher=publisher,
-            accounts=Accounts(db, clock),
+            accounts=Accounts(db, clock, key_cache_seconds=key_cache_seconds),
             reference_data=ReferenceData(db, clock),
             configs=Configs(db, clock),
             runs=runs,

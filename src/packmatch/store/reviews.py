@@ -1,8 +1,9 @@
 """Review decisions: the current one on each run or result, the history of all, and exclusions.
 
-A bulk decision is a handful of set-based statements whatever its size (one locked read, one UPDATE
-from a VALUES list on PostgreSQL, one INSERT of the history, one DELETE and one INSERT of the
-exclusions), never one UPDATE per result.
+A decision, one or a bulk of 500, is two statements on PostgreSQL whatever its size: one locked
+read of the results joined to their matching run, and one prebuilt statement over arrays that
+updates the results, inserts the history and lifts and adds the exclusions; never one UPDATE per
+result. SQLite takes a few more (executemany in process).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from packmatch.domain.models import MatchResult, PackageRun, RunStatus
@@ -105,15 +107,37 @@ def matching_run_owner(
     return None if row is None else ResultOwner(matching_run_id, row.matching_config_id, row.package_run_id)
 
 
-def lock_results(
-    conn: Connection, matching_run_id: uuid.UUID, result_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, MatchResult]:
-    """The results of this matching run among `result_ids`, locked until the transaction ends."""
-    query = sa.select(match_results).where(
-        match_results.c.matching_run_id == matching_run_id, match_results.c.id.in_(list(result_ids))
+def _owned_results_query(postgres: bool) -> sa.Select[Any]:
+    query = (
+        sa.select(match_results, matching_runs.c.matching_config_id, matching_runs.c.package_run_id)
+        .join(matching_runs, matching_runs.c.id == match_results.c.matching_run_id)
+        .where(
+            matching_runs.c.id == sa.bindparam("p_run"),
+            matching_runs.c.organization_id == sa.bindparam("p_org"),
+            match_results.c.matching_run_id == sa.bindparam("p_run"),
+            match_results.c.id.in_(sa.bindparam("p_ids", expanding=True)),
+        )
+        .order_by(match_results.c.id)
     )
-    rows = conn.execute(_for_update(conn, query.order_by(match_results.c.id))).all()
-    return {row.id: result_of(row) for row in rows}
+    return query.with_for_update(of=match_results) if postgres else query
+
+
+_LOCK_OWNED_RESULTS = {True: _owned_results_query(True), False: _owned_results_query(False)}
+
+
+def lock_owned_results(
+    conn: Connection, organization_id: uuid.UUID, matching_run_id: uuid.UUID, result_ids: Iterable[uuid.UUID]
+) -> tuple[ResultOwner | None, dict[uuid.UUID, MatchResult]]:
+    """The organization's matching run and its results among `result_ids`, locked until the
+    transaction ends, in one statement; the owner is looked up alone only when none is found."""
+    query = _LOCK_OWNED_RESULTS[conn.dialect.name == "postgresql"]
+    params = {"p_run": matching_run_id, "p_org": organization_id, "p_ids": list(result_ids)}
+    rows = conn.execute(query, params).all()
+    if not rows:
+        return matching_run_owner(conn, organization_id, matching_run_id), {}
+    first = rows[0]
+    owner = ResultOwner(matching_run_id, first.matching_config_id, first.package_run_id)
+    return owner, {row.id: result_of(row) for row in rows}
 
 
 def _current_values(decisions: Sequence[ResultDecision]) -> list[dict[str, Any]]:
@@ -150,30 +174,61 @@ _UPDATE_ONE_RESULT = (
 )
 
 
-def _update_from_values(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """PostgreSQL: one `UPDATE … FROM (VALUES …)` for all the results."""
-    columns = [
-        sa.column("id", sa.Uuid),
-        sa.column("status", sa.String),
-        sa.column("reference_row_id", sa.String),
-        sa.column("notes", sa.Text),
-        sa.column("key_id", sa.Uuid),
-        sa.column("name", sa.String),
-        sa.column("at", match_results.c.reviewed_at.type),
-    ]
-    data = [tuple(row.values()) for row in rows]
-    given = sa.values(*columns, name="decided").data(data)
+# PostgreSQL: every write of a decision (one or 500) in one prebuilt statement over arrays, so
+# that its plan is prepared once: the results' current reviews, their history, and their
+# exclusions (a result's old pair lifted unless it is the one rejected again, the new one added).
+_RECORD_RESULT_REVIEWS = sa.text(
+    """
+    WITH decided AS (
+        SELECT * FROM unnest(
+            CAST(:ids AS uuid[]), CAST(:statuses AS varchar[]), CAST(:rows AS varchar[]),
+            CAST(:notes AS text[]), CAST(:review_ids AS uuid[]), CAST(:documents AS varchar[]),
+            CAST(:ats AS timestamptz[])
+        ) AS d(result_id, status, reference_row_id, notes, review_id, document_id, at)
+    ), current AS (
+        UPDATE match_results AS r SET review_status = d.status,
+            review_reference_row_id = d.reference_row_id, review_notes = d.notes,
+            reviewed_by_key_id = :key_id, reviewed_by_name = :name, reviewed_at = d.at
+        FROM decided AS d WHERE r.id = d.result_id
+    ), history AS (
+        INSERT INTO result_reviews (id, organization_id, result_id, status, reference_row_id,
+            notes, reviewed_by_key_id, reviewed_by_name, created_at)
+        SELECT d.review_id, :organization_id, d.result_id, d.status, d.reference_row_id,
+            d.notes, :key_id, :name, d.at FROM decided AS d
+    ), lifted AS (
+        DELETE FROM review_exclusions AS x USING decided AS d
+        WHERE x.result_id = d.result_id AND NOT (d.status = 'rejected'
+            AND x.matching_config_id = :config_id
+            AND x.document_id IS NOT DISTINCT FROM d.document_id
+            AND x.reference_row_id IS NOT DISTINCT FROM d.reference_row_id)
+    )
+    INSERT INTO review_exclusions (matching_config_id, document_id, reference_row_id, result_id)
+    SELECT :config_id, d.document_id, d.reference_row_id, d.result_id FROM decided AS d
+    WHERE d.status = 'rejected' AND d.reference_row_id IS NOT NULL
+    ON CONFLICT DO NOTHING
+    """
+)
+
+
+def _record_in_one_statement(
+    conn: Connection, organization_id: uuid.UUID, owner: ResultOwner, decisions: Sequence[ResultDecision]
+) -> None:
+    who = _who(decisions[0].review)  # one request, one reviewer
     conn.execute(
-        match_results.update()
-        .where(match_results.c.id == given.c.id)
-        .values(
-            review_status=given.c.status,
-            review_reference_row_id=given.c.reference_row_id,
-            review_notes=given.c.notes,
-            reviewed_by_key_id=given.c.key_id,
-            reviewed_by_name=given.c.name,
-            reviewed_at=given.c.at,
-        )
+        _RECORD_RESULT_REVIEWS,
+        {
+            "ids": [d.result.id for d in decisions],
+            "statuses": [d.review.status.value for d in decisions],
+            "rows": [d.review.reference_row_id for d in decisions],
+            "notes": [d.review.notes for d in decisions],
+            "review_ids": [d.review_id for d in decisions],
+            "documents": [d.result.document_id for d in decisions],
+            "ats": [d.review.reviewed_at for d in decisions],
+            "key_id": who.key_id,
+            "name": who.name,
+            "organization_id": organization_id,
+            "config_id": owner.matching_config_id,
+        },
     )
 
 
@@ -183,11 +238,10 @@ def record_result_reviews(
     """The results' current reviews, their history entries and the exclusions they add or lift."""
     if not decisions:
         return
-    values = _current_values(decisions)
-    if conn.dialect.name == "postgresql" and len(values) > 1:
-        _update_from_values(conn, values)
-    else:
-        conn.execute(_UPDATE_ONE_RESULT, values)  # SQLite: one executemany in process
+    if conn.dialect.name == "postgresql" and len(decisions) > 1:
+        _record_in_one_statement(conn, organization_id, owner, decisions)
+        return
+    conn.execute(_UPDATE_ONE_RESULT, _current_values(decisions))  # SQLite: one executemany in process
     conn.execute(
         result_reviews.insert(),
         [
@@ -222,6 +276,24 @@ def record_result_reviews(
         conn.execute(review_exclusions.insert(), rejected)
 
 
+def _exclusions_query(postgres: bool) -> sa.Select[Any]:
+    wanted = (
+        review_exclusions.c.document_id == sa.any_(sa.bindparam("p_documents", type_=ARRAY(sa.String)))
+        if postgres  # one statement text whatever the count: prepared once per connection
+        else review_exclusions.c.document_id.in_(sa.bindparam("p_documents", expanding=True))
+    )
+    return (
+        sa.select(review_exclusions.c.document_id, review_exclusions.c.reference_row_id)
+        .where(review_exclusions.c.matching_config_id == sa.bindparam("p_config"), wanted)
+        .distinct()
+        .order_by(review_exclusions.c.document_id, review_exclusions.c.reference_row_id)
+    )
+
+
+# Read by every slot (`Pipeline.execute_slot`): built once, not per call (10% of a worker's CPU).
+_EXCLUSIONS = {True: _exclusions_query(True), False: _exclusions_query(False)}
+
+
 def exclusions(
     conn: Connection, matching_config_id: uuid.UUID, document_ids: Iterable[str]
 ) -> dict[str, tuple[str, ...]]:
@@ -229,18 +301,11 @@ def exclusions(
     wanted = sorted(set(document_ids))
     if not wanted:
         return {}
-    rows = conn.execute(
-        sa.select(review_exclusions.c.document_id, review_exclusions.c.reference_row_id)
-        .where(
-            review_exclusions.c.matching_config_id == matching_config_id,
-            review_exclusions.c.document_id.in_(wanted),
-        )
-        .distinct()
-        .order_by(review_exclusions.c.document_id, review_exclusions.c.reference_row_id)
-    ).all()
+    query = _EXCLUSIONS[conn.dialect.name == "postgresql"]
+    rows = conn.execute(query, {"p_config": matching_config_id, "p_documents": wanted}).all()
     found: dict[str, list[str]] = {}
-    for row in rows:
-        found.setdefault(row.document_id, []).append(row.reference_row_id)
+    for document, row in rows:
+        found.setdefault(document, []).append(row)
     return {document: tuple(rows) for document, rows in found.items()}
 
 

@@ -114,8 +114,11 @@ class ResultReviews:
         bulk: bool,
     ) -> list[MatchResult]:
         with self.db.transaction() as conn:
-            owner = self._owner(conn, organization_id, matching_run_id)
-            found = store.lock_results(conn, matching_run_id, {d.result_id for d in decisions})
+            owner, found = store.lock_owned_results(
+                conn, organization_id, matching_run_id, {d.result_id for d in decisions}
+            )
+            if owner is None:
+                raise NotFound(MATCHING_RUN_NOT_FOUND)
             if not bulk and not found:
                 raise NotFound(RESULT_NOT_FOUND)
             _check_known(decisions, found)
