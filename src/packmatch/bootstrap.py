@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import dramatiq
 
@@ -78,7 +79,16 @@ class Runtime:
             return runs_awaiting_review(conn)
 
     def _queues(self) -> list[QueueDepth]:
-        return [queue_depth(self.broker, self.settings.queue_name)]
+        names = (self.settings.queue_name, self.settings.webhook_queue)
+        return [queue_depth(self.broker, name) for name in names]
+
+    def _oldest_waiting(self) -> datetime | None:
+        """When the oldest message waiting in the slot queue was sent; None if none waits, or if the
+        broker cannot tell (RabbitMQ: stalls are then counted from the last progress alone)."""
+        depth = queue_depth(self.broker, self.settings.queue_name)
+        if depth.ready == 0 or depth.oldest_age_seconds is None:
+            return None
+        return utcnow() - timedelta(seconds=depth.oldest_age_seconds)
 
     def reconciler(self) -> Reconciler:
         services = self.services
@@ -90,6 +100,7 @@ class Runtime:
             deadline_seconds=self.settings.run_deadline_seconds,
             deliveries=services.deliveries,
             retention=self.retention_job(),
+            oldest_waiting=self._oldest_waiting,
         )
 
     def retention_job(self) -> RetentionJob:

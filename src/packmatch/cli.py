@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from packmatch.history_cli import add_history_commands
 from packmatch.logging import configure_logging, get_logger
@@ -67,8 +68,16 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     if args.metrics_port is not None:  # the worker processes read their settings themselves
         os.environ["PACKMATCH_WORKER_METRICS_PORT"] = str(args.metrics_port)
     metrics = (settings.worker_metrics_port if args.metrics_port is None else args.metrics_port) > 0
+    queues = {
+        "all": (),
+        "slots": (settings.queue_name,),
+        "webhooks": (settings.webhook_queue,),
+    }[args.queues]
     return run_worker_processes(
-        args.processes or settings.worker_processes, args.threads or settings.worker_threads, metrics=metrics
+        args.processes or settings.worker_processes,
+        args.threads or settings.worker_threads,
+        metrics=metrics,
+        queues=queues,
     )
 
 
@@ -80,24 +89,34 @@ def _migrate(_: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _accounts(settings: Settings) -> Accounts:
+@contextlib.contextmanager
+def _accounts(settings: Settings) -> Iterator[Accounts]:
+    """The accounts service on a migrated database; its pool is closed when the command ends."""
     from packmatch.services.accounts import Accounts
     from packmatch.store.db import Database, migrate
 
     migrate(settings.database_url)
-    return Accounts(Database.from_url(settings.database_url))
+    db = Database.from_url(settings.database_url)
+    try:
+        yield Accounts(db)
+    finally:
+        db.dispose()
 
 
 def _keys_create(args: argparse.Namespace, settings: Settings) -> int:
     from packmatch.services.accounts import parse_scopes
 
-    key = _accounts(settings).create_key(args.organization, parse_scopes(args.scopes), args.name)
+    scopes = parse_scopes(args.scopes)
+    with _accounts(settings) as accounts:
+        key = accounts.create_key(args.organization, scopes, args.name)
     print(key)
     return 0
 
 
 def _keys_list(args: argparse.Namespace, settings: Settings) -> int:
-    for org, record in _accounts(settings).list_keys(args.organization):
+    with _accounts(settings) as accounts:
+        keys = accounts.list_keys(args.organization)
+    for org, record in keys:
         state = "revoked" if record.revoked_at else "active"
         scopes = ",".join(sorted(record.scopes))
         name = f"  {record.name}" if record.name else ""
@@ -114,8 +133,7 @@ def _secrets_reseal(args: argparse.Namespace, settings: Settings) -> int:
     try:
         count = runtime.services.webhooks.reseal_all()
     except SecretUnreadable as exc:
-        print(f"{exc}: list the key that sealed it in PACKMATCH_SECRETS_OLD_KEYS", file=sys.stderr)
-        return 1
+        return _refuse(f"{exc}: list the key that sealed it in PACKMATCH_SECRETS_OLD_KEYS")
     finally:
         runtime.close()
     print(f"resealed {count} webhook secrets under the current key")
@@ -125,19 +143,29 @@ def _secrets_reseal(args: argparse.Namespace, settings: Settings) -> int:
 def _keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
     import uuid
 
-    if not _accounts(settings).revoke(uuid.UUID(args.key_id)):
-        print(f"no active key with id {args.key_id}", file=sys.stderr)
-        return 1
+    try:
+        key_id = uuid.UUID(args.key_id)
+    except ValueError:
+        return _refuse(f"'{args.key_id}' is not a key id (the UUID that `packmatch keys list` shows)")
+    with _accounts(settings) as accounts:
+        revoked = accounts.revoke(key_id)
+    return 0 if revoked else _refuse(f"no active key with id {args.key_id}")
+
+
+def _organizations_delete(args: argparse.Namespace, settings: Settings) -> int:
+    from packmatch.services.organizations import Organizations
+
+    with _accounts(settings) as accounts:
+        deleted = Organizations(accounts.db).delete(args.name, force=args.force)
+    listing = ", ".join(f"{count} {table.replace('_', ' ')}" for table, count in deleted.owned.items())
+    print(f"deleted organization '{deleted.name}'" + (f" with {listing}" if listing else ""))
     return 0
 
 
 def _import_reference_data(args: argparse.Namespace, settings: Settings) -> int:
     """Import a CSV file for an existing organization; the new dataset's id alone on stdout."""
-    accounts = _accounts(settings)
-    try:
+    with _accounts(settings) as accounts:
         return _import_for(accounts, args)
-    finally:
-        accounts.db.dispose()
 
 
 def _import_for(accounts: Accounts, args: argparse.Namespace) -> int:
@@ -298,8 +326,15 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo(settings, serve_on=ServeOn(args.host, args.port) if args.serve else None)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its complaint on one line (the usage is one `--help` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="packmatch", description=__doc__)
+    parser = _Parser(prog="packmatch", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, handler: Callable[..., int], help_text: str) -> argparse.ArgumentParser:
@@ -323,6 +358,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="metrics port (PACKMATCH_WORKER_METRICS_PORT); 0: none",
     )
+    worker.add_argument(
+        "--queues",
+        choices=("all", "slots", "webhooks"),
+        default="all",
+        help="consume matching (slots), webhook deliveries (webhooks) or both (all, the default)",
+    )
     add("migrate", _migrate, "bring the database schema up to date")
     demo = add("demo", _demo, "load a sample world, submit sample bundles, print their verdicts")
     demo.add_argument(
@@ -344,6 +385,13 @@ def _parser() -> argparse.ArgumentParser:
     revoke = keys.add_parser("revoke", help="revoke an API key by its id")
     revoke.add_argument("key_id")
     revoke.set_defaults(handler=_keys_revoke)
+    orgs = commands.add_parser("organizations", help="manage organizations")
+    delete = orgs.add_subparsers(dest="organizations", required=True).add_parser(
+        "delete", help="delete an organization; refused while it owns anything, unless --force"
+    )
+    delete.add_argument("name", metavar="NAME")
+    delete.add_argument("--force", action="store_true", help="delete everything it owns with it")
+    delete.set_defaults(handler=_organizations_delete)
     sealing = commands.add_parser("secrets", help="webhook secrets at rest (docs/security.md)")
     sealing.add_subparsers(dest="secrets", required=True).add_parser(
         "reseal", help="seal every webhook secret under PACKMATCH_SECRETS_KEY (after a key rotation)"
@@ -382,6 +430,7 @@ ONE_SHOT = frozenset(
     {
         "migrate",
         "keys",
+        "organizations",
         "demo",
         "dead-letters",
         "reference-data",
@@ -395,8 +444,14 @@ ONE_SHOT = frozenset(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Every failure ends as one `packmatch: …` line on stderr and a non-zero exit, never a traceback."""
+    from packmatch.cli_errors import explain, explain_settings
+
     args = _parser().parse_args(argv)
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ValueError as exc:  # pydantic's ValidationError
+        return _refuse(explain_settings(exc))
     stream = sys.stderr if args.command in ONE_SHOT else sys.stdout
     level = "WARNING" if args.command == "demo" else settings.log_level
     configure_logging(settings.log_format, level, stream)
@@ -404,6 +459,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args, settings))
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # the command line's edge: one clear line (cli_errors.py)
+        log.debug("cli.failed", command=args.command, error=type(exc).__name__, exc_info=True)
+        return _refuse(explain(exc))
 
 
 if __name__ == "__main__":

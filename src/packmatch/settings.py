@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     worker_processes: int = Field(default=2, ge=1)
     worker_threads: int = Field(default=4, ge=1)
     queue_name: str = "packmatch"
+    # Webhook deliveries have a queue of their own (default `<queue_name>_webhooks`), so a slow
+    # receiver never holds up matching: `packmatch worker --queues slots|webhooks|all`.
+    webhook_queue_name: str = ""
 
     # HTTP.
     max_body_bytes: int = 10 * 1024 * 1024
@@ -127,6 +130,10 @@ class Settings(BaseSettings):
                     "print(Fernet.generate_key().decode())')"
                 ) from None
         return self
+
+    @property
+    def webhook_queue(self) -> str:
+        return self.webhook_queue_name or f"{self.queue_name}_webhooks"
 
     @model_validator(mode="after")
     def _lease_outlasts_an_attempt(self) -> Settings:

@@ -27,6 +27,7 @@ from dockerfile_parse import DockerfileParser
 from packmatch.cli import _parser
 from packmatch.domain.monitoring import QueueDepth, RunsInFlight
 from packmatch.metrics import PrometheusMetrics, StateCollector, metrics_registry
+from packmatch.services.ports import utcnow
 from packmatch.settings import Settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -84,7 +85,7 @@ def test_the_kustomization_lists_every_manifest() -> None:
 
 def test_every_container_runs_a_packmatch_command_as_non_root_on_a_read_only_root() -> None:
     found = [(doc, c) for _, doc in manifests() for c in containers(doc)]
-    assert len(found) == 3  # api, worker, migrate
+    assert len(found) == 4  # api, worker, webhooks, migrate
     for doc, container in found:
         assert_packmatch_command(container["command"])
         assert doc["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
@@ -167,8 +168,10 @@ def compose() -> dict[str, Any]:
 
 def test_compose_runs_the_stack_with_migrations_first() -> None:
     services = compose()["services"]
-    assert {"postgres", "redis", "migrate", "api", "worker"} <= set(services)
-    for name in ("migrate", "api", "worker"):
+    assert {"postgres", "redis", "migrate", "api", "worker", "webhooks"} <= set(services)
+    assert services["worker"]["command"][2:4] == ["--queues", "slots"]
+    assert services["webhooks"]["command"][2:4] == ["--queues", "webhooks"]
+    for name in ("migrate", "api", "worker", "webhooks"):
         assert_packmatch_command(services[name]["command"])
     assert services["migrate"]["command"][1] == "migrate"
     for name in ("api", "worker"):
@@ -240,7 +243,9 @@ def test_systemd_units_start_packmatch_commands(unit: Path) -> None:
 def test_procfile_processes_are_packmatch_commands() -> None:
     procfile = Path(__file__).resolve().parents[2] / "Procfile"
     processes = dict(line.split(": ", 1) for line in procfile.read_text().splitlines() if line.strip())
-    assert {"release", "web", "worker"} == set(processes)
+    assert {"release", "web", "worker", "webhooks"} == set(processes)
+    assert "--queues slots" in processes["worker"]
+    assert "--queues webhooks" in processes["webhooks"]
     for command in processes.values():
         expanded = re.sub(r"\$\{[A-Z_]+:-([^}]+)\}", r"\1", command)
         assert_packmatch_command(shlex.split(expanded))
@@ -254,7 +259,7 @@ def exported_metrics() -> set[str]:
     registry = metrics_registry()
     PrometheusMetrics(registry)
     registry.register(
-        StateCollector(lambda: RunsInFlight(0, None), lambda: [QueueDepth("q", 0, 0, 0, 0.0)], Any)
+        StateCollector(lambda: RunsInFlight(0, None), lambda: [QueueDepth("q", 0, 0, 0, 0.0)], utcnow)
     )
     names = {family.name for family in registry.collect()}
     names |= set(re.findall(r'"(dramatiq_[a-z_]+)"', inspect.getsource(dramatiq_prometheus)))

@@ -107,7 +107,9 @@ def with_slot_names(body: dict[str, Any]) -> None:
 
 
 @schemathesis.hook
-def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwargs: dict[str, Any]) -> None:
+def before_call(
+    context: schemathesis.HookContext, case: schemathesis.Case[Any], kwargs: dict[str, Any]
+) -> None:
     if case.headers and "Idempotency-Key" in case.headers:
         case.headers["Idempotency-Key"] = unique_key(case.headers["Idempotency-Key"])
     prefix = next((p for c, p in PREFIX_BY_COLLECTION.items() if case.path.startswith(c)), None)
@@ -117,8 +119,9 @@ def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwar
     if case.method not in ("POST", "PUT") or not isinstance(case.body, dict):
         return
     with_seen_ids(case.path, case.body)
-    if case.path.endswith("/results/review") and isinstance(case.body.get("decisions"), list):
-        for decision in case.body["decisions"]:  # bulk review: results seen in earlier responses
+    decisions = case.body.get("decisions")
+    if case.path.endswith("/results/review") and isinstance(decisions, list):
+        for decision in decisions:  # bulk review: results seen in earlier responses
             if isinstance(decision, dict) and "result_id" in decision:
                 decision["result_id"] = seen_id(decision["result_id"], "mres")
     if case.path.startswith(MATCHING_CONFIGS):
@@ -150,7 +153,7 @@ def forget(deleted: str) -> None:
 
 @schemathesis.hook
 def after_call(
-    context: schemathesis.HookContext, case: schemathesis.Case, response: schemathesis.Response
+    context: schemathesis.HookContext, case: schemathesis.Case[Any], response: schemathesis.Response
 ) -> None:
     if not 200 <= response.status_code < 300 or not case.path.startswith("/v1/"):
         return

@@ -21,8 +21,7 @@ from packmatch.services.ports import utcnow
 from packmatch.store import idempotency as store
 from packmatch.store.idempotency import IdempotencyRecord
 from packmatch.store.tables import idempotency_keys
-from tests.e2e.conftest import Api, chunked_csv_upload, chunked_json_rows, invoice
-from tests.e2e.test_api_conventions import error_body
+from tests.e2e.conftest import Api, chunked_csv_upload, chunked_json_rows, error_body, invoice
 
 REFERENCE_DATA = "/v1/matching/reference-data"
 MATCHING_CONFIGS = "/v1/matching/configs"

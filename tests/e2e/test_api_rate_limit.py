@@ -17,8 +17,7 @@ from packmatch.bootstrap import Runtime
 from packmatch.services.ratelimit import InProcessRateLimiter, RateLimiter
 from packmatch.settings import Settings
 from packmatch.store.tables import reference_datasets
-from tests.e2e.conftest import Api
-from tests.e2e.test_api_conventions import error_body
+from tests.e2e.conftest import Api, error_body
 
 LIMIT = 5
 ADDRESS_LIMIT = 3

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from dramatiq.brokers.stub import StubBroker
 
 from packmatch.bootstrap import Runtime
 from tests.e2e.conftest import Api, error_body, invoice
@@ -32,7 +33,9 @@ def run_body(config_id: str, **documents: Any) -> dict[str, Any]:
 
 def drained(api: Api, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The runs as stored once the worker has processed every message they sent."""
-    api.runtime.broker.join(api.runtime.settings.queue_name, fail_fast=False)
+    broker = api.runtime.broker
+    assert isinstance(broker, StubBroker)
+    broker.join(api.runtime.settings.queue_name, fail_fast=False)
     return [api.get(f"{RUNS}/{run['id']}").json() for run in runs]
 
 

@@ -413,11 +413,11 @@ def test_deliveries_are_logged_without_secret_signature_body_or_url(
     )
     assert {"webhook.created", "webhook.delivery_enqueued"} <= {line["event"] for line in lines}
     text = captured.getvalue()
-    request = receiver.requests[0]
+    held = receiver.requests[0]
     leaks = [
         "LEAK-SECRET",
-        request.headers["x-packmatch-signature"],
-        request.body.decode()[:60],
+        held.headers["x-packmatch-signature"],
+        held.body.decode()[:60],
         receiver.url,
     ]
     assert [leak for leak in leaks if leak in text] == []

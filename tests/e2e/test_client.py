@@ -246,7 +246,7 @@ def scripted(answers: list[Any]) -> tuple[Client, list[httpx.Request], list[floa
     http = httpx.Client(base_url="http://packmatch.test", transport=httpx.MockTransport(answer))
     client = Client("http://packmatch.test", api_key="pmk_x", http=http, retry=Retry(attempts=3))
     pauses: list[float] = []
-    client.sleep = pauses.append
+    client.sleep = pauses.append  # type: ignore[assignment]
     return client, requests, pauses
 
 

@@ -99,13 +99,17 @@ def live(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     runtime.close()
 
 
-@keyed.parametrize()
-def test_every_operation_answers_as_documented_with_a_key(case: schemathesis.Case, live: LiveApp) -> None:
+@keyed.parametrize()  # type: ignore[untyped-decorator]
+def test_every_operation_answers_as_documented_with_a_key(
+    case: schemathesis.Case[Any], live: LiveApp
+) -> None:
     case.call_and_validate(**live.call())
 
 
-@keyless.parametrize()
-def test_every_operation_answers_as_documented_without_a_key(case: schemathesis.Case, live: LiveApp) -> None:
+@keyless.parametrize()  # type: ignore[untyped-decorator]
+def test_every_operation_answers_as_documented_without_a_key(
+    case: schemathesis.Case[Any], live: LiveApp
+) -> None:
     response = case.call_and_validate(**live.call(authorized=False))
     if case.path.startswith("/v1/"):
         assert response.status_code in (401, 413), response.text
@@ -113,7 +117,7 @@ def test_every_operation_answers_as_documented_without_a_key(case: schemathesis.
 
 def test_linked_operations_answer_as_documented(live: LiveApp) -> None:
     class Machine(keyed.as_state_machine()):  # type: ignore[misc]
-        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+        def get_call_kwargs(self, case: schemathesis.Case[Any]) -> dict[str, Any]:
             return live.call()
 
     Machine.run(

@@ -43,6 +43,7 @@ class Deployment:
     worker_log: Path
     worker: subprocess.Popen[bytes]
     worker_metrics: str
+    worker_stderr: Path
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
@@ -91,7 +92,8 @@ def deployed(database_url: str, broker_url: str, tmp_path: Path, **extra: str) -
     key = created.stdout.decode().strip()
     port = free_port()
     api_log, worker_log = tmp_path / "api.log", tmp_path / "worker.log"
-    with api_log.open("wb") as api_out, worker_log.open("wb") as worker_out:
+    worker_stderr = tmp_path / "worker.stderr"
+    with api_log.open("wb") as api_out, worker_log.open("wb") as worker_out, worker_stderr.open("wb") as err:
         api = subprocess.Popen(
             [PACKMATCH, "api", "--port", str(port)], env=env, stdout=api_out, stderr=subprocess.STDOUT
         )
@@ -99,13 +101,13 @@ def deployed(database_url: str, broker_url: str, tmp_path: Path, **extra: str) -
             [PACKMATCH, "worker", "--processes", "1", "--threads", "2"],
             env=env,
             stdout=worker_out,
-            stderr=subprocess.STDOUT,
+            stderr=err,
         )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(base, api)
         metrics = f"http://127.0.0.1:{env['PACKMATCH_WORKER_METRICS_PORT']}/metrics"
-        yield Deployment(base, key, api_log, worker_log, worker, metrics)
+        yield Deployment(base, key, api_log, worker_log, worker, metrics, worker_stderr)
     finally:
         for process in (api, worker):
             process.send_signal(signal.SIGTERM)
@@ -127,7 +129,7 @@ def rabbitmq_deployment(postgres_url: str, amqp_url: str, tmp_path: Path) -> Ite
             yield running
     finally:
         channel = pika.BlockingConnection(pika.URLParameters(amqp_url)).channel()
-        for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
+        for name in (q + suffix for q in (queue, f"{queue}_webhooks") for suffix in ("", ".DQ", ".XQ")):
             channel.queue_delete(name)
         channel.connection.close()
 
@@ -216,3 +218,16 @@ def test_logs_are_json_events_without_secrets_or_values(deployment: Deployment) 
     assert deployment.key not in text
     assert "Bearer" not in text
     assert "ABC1234567" not in text
+
+
+def test_the_worker_logs_every_line_as_json_on_stdout_alone(deployment: Deployment) -> None:
+    """SPEC §7: `packmatch worker | jq` sees every event, Dramatiq's own lines included."""
+    test_the_walkthrough_reaches_passed_and_is_listed(deployment)
+    deployment.worker.send_signal(signal.SIGTERM)
+    deployment.worker.wait(timeout=60)
+    lines = deployment.worker_log.read_text().splitlines()
+    events = [json.loads(line) for line in lines]  # every line is one JSON object
+    names = {e["event"] for e in events}
+    assert {"worker.started", "slot.started", "slot.completed", "run.finalized"} <= names
+    assert any(e["logger"].startswith("dramatiq") for e in events), "Dramatiq's own lines"
+    assert deployment.worker_stderr.read_text() == ""

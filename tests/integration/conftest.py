@@ -79,12 +79,14 @@ class Stack:
 
     def drain(self) -> None:
         """Block until every message (including retries and follow-ups) has been processed."""
-        broker, queue = self.runtime.broker, self.runtime.settings.queue_name
+        broker, settings = self.runtime.broker, self.runtime.settings
+        for queue in (settings.queue_name, settings.webhook_queue):
+            if isinstance(broker, StubBroker):
+                broker.join(queue, fail_fast=False)
+            else:
+                broker.join(queue, timeout=60_000)
         if isinstance(broker, StubBroker):
-            broker.join(queue, fail_fast=False)
             self.worker.worker.join()
-        else:
-            broker.join(queue, timeout=60_000)
 
     def submit(self, **documents: Any) -> PackageRun:
         services = self.runtime.services

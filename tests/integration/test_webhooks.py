@@ -143,6 +143,7 @@ def test_a_delivery_is_signed_and_carries_the_run_as_the_api_shows_it(
     run = passed_run(hooked)
     [request] = receiver.wait_for(1)
     delivery = hooked.delivery(hook)
+    assert hook.secret is not None
     assert verify(hook.secret, request.body, request.headers["x-packmatch-signature"])
     body = request.json
     assert set(body) == {"event", "delivery_id", "timestamp", "data"}

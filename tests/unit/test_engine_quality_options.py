@@ -57,7 +57,7 @@ def test_exact_max_edits_grades_typos_and_transpositions(
 )
 def test_new_scorers_are_rapidfuzz_normalised_similarities(scorer: str, function: object) -> None:
     expected = round(function.normalized_similarity("martha", "marhta"), 12)  # type: ignore[attr-defined]
-    assert fuzzy("Martha", "MARHTA", FuzzyOptions(scorer=scorer)).score == expected  # type: ignore[arg-type]
+    assert fuzzy("Martha", "MARHTA", FuzzyOptions(scorer=scorer)).score == expected
 
 
 def test_day_month_swap_scores_eight_tenths_of_the_swapped_date() -> None:

@@ -22,6 +22,7 @@ from packmatch.api.openapi import error_statuses, locate, success_models
 from packmatch.bootstrap import build_runtime
 from packmatch.domain import models as domain
 from packmatch.domain import webhooks
+from packmatch.errors import FieldProblem
 from packmatch.store.pagination import Page
 from tests.conftest import fast_settings
 
@@ -50,12 +51,18 @@ def failed_slot_run() -> domain.PackageRun:
 
 def queued_matching_run() -> domain.MatchingRun:
     update = {"status": domain.MatchingRunStatus.QUEUED, "avg_confidence": None, "rows_processed": 0}
-    return VALUES["matching_run"].model_copy(update={**update, "started_at": None, "completed_at": None})
+    copied: domain.MatchingRun = VALUES["matching_run"].model_copy(
+        update={**update, "started_at": None, "completed_at": None}
+    )
+    return copied
 
 
 def unmatched_result() -> domain.MatchResult:
     update = {"matched": False, "matched_reference_row_id": None, "confidence": 0.0, "candidates": ()}
-    return VALUES["match_result"].model_copy(update={**update, "extraction_row_id": None})
+    copied: domain.MatchResult = VALUES["match_result"].model_copy(
+        update={**update, "extraction_row_id": None}
+    )
+    return copied
 
 
 def explained_result() -> domain.MatchResult:
@@ -67,25 +74,29 @@ def explained_result() -> domain.MatchResult:
         reason="reference value missing",
     )
     candidate = domain.Candidate(reference_row_id="BK-2", confidence=0.123456, evidence={"total": evidence})
-    return VALUES["match_result"].model_copy(update={"candidates": (candidate,) * 5})
+    copied: domain.MatchResult = VALUES["match_result"].model_copy(update={"candidates": (candidate,) * 5})
+    return copied
 
 
 def all_events_inactive_webhook() -> webhooks.Webhook:
     update = {"events": tuple(webhooks.WebhookEvent), "is_active": False}
-    return VALUES["webhook"].model_copy(update=update)
+    copied: webhooks.Webhook = VALUES["webhook"].model_copy(update=update)
+    return copied
 
 
 def retrying_delivery() -> webhooks.WebhookDelivery:
     update = {"status": webhooks.DeliveryStatus.PENDING, "attempts": 2, "last_status_code": 503,
               "last_error": "HTTP 503", "next_attempt_at": VALUES["webhook_delivery"].created_at,
               "delivered_at": None}  # fmt: skip
-    return VALUES["webhook_delivery"].model_copy(update=update)
+    copied: webhooks.WebhookDelivery = VALUES["webhook_delivery"].model_copy(update=update)
+    return copied
 
 
 def failed_delivery() -> webhooks.WebhookDelivery:
     update = {"status": webhooks.DeliveryStatus.FAILED, "attempts": 5, "last_status_code": None,
               "last_error": "connection refused", "next_attempt_at": None, "delivered_at": None}  # fmt: skip
-    return VALUES["webhook_delivery"].model_copy(update=update)
+    copied: webhooks.WebhookDelivery = VALUES["webhook_delivery"].model_copy(update=update)
+    return copied
 
 
 def test_only_the_created_webhook_shows_its_secret() -> None:
@@ -172,7 +183,7 @@ def request_() -> Request:
 
 @pytest.mark.parametrize("code", sorted(errors.STATUS_BY_CODE))
 def test_every_error_the_api_sends_is_the_documented_envelope(request_: Request, code: str) -> None:
-    response = errors.error_response(request_, code, "Something.", [errors.FieldProblem("a[0].b", "Bad.")])
+    response = errors.error_response(request_, code, "Something.", [FieldProblem("a[0].b", "Bad.")])
     rm.ErrorBody.model_validate_json(bytes(response.body))
 
 
@@ -238,7 +249,7 @@ def test_api_operations_need_a_bearer_key_and_ops_do_not(document: dict[str, Any
         "description": "An API key `pmk_…` (`packmatch keys create`).",
     }
     for method, path, operation in operations(document, prefix="/"):
-        expected = [{"ApiKey": []}] if path.startswith("/v1/") else None
+        expected: list[dict[str, list[str]]] | None = [{"ApiKey": []}] if path.startswith("/v1/") else None
         assert operation.get("security") == expected, (method, path)
 
 

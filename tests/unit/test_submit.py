@@ -22,7 +22,7 @@ def test_a_rate_limited_batch_is_retried_after_retry_after() -> None:
 def test_a_refused_batch_stops_with_the_apis_message() -> None:
     batch = submit.Batch()
     batch.add(1, b"{}")
-    refused = (401, {}, b'{"message": "Missing or invalid API key."}')
+    refused: tuple[int, dict[str, str], bytes] = (401, {}, b'{"message": "Missing or invalid API key."}')
 
     with pytest.raises(submit.SubmitError, match="401: Missing or invalid API key"):
         submit.send(lambda payload, key: refused, batch)

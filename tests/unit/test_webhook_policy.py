@@ -218,7 +218,7 @@ def test_one_event_per_webhook_and_run(
 
 
 def test_the_default_schedule_is_the_specs() -> None:
-    schedule = Settings(_env_file=None).webhook_retry_schedule_seconds  # type: ignore[call-arg]
+    schedule = Settings(_env_file=None).webhook_retry_schedule_seconds
     assert schedule == (60, 300, 1800, 14400)
     assert [retry_delay(n, schedule) for n in range(1, 6)] == [60, 300, 1800, 14400, None]
 
@@ -226,7 +226,7 @@ def test_the_default_schedule_is_the_specs() -> None:
 def test_settings_read_comma_separated_schedules_and_networks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PACKMATCH_WEBHOOK_RETRY_SCHEDULE_SECONDS", "0.5, 1,2")
     monkeypatch.setenv("PACKMATCH_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "127.0.0.0/8,10.0.0.0/8, ::1/128")
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.webhook_retry_schedule_seconds == (0.5, 1, 2)
     assert [str(n) for n in settings.webhook_allow_private_networks] == [
         "127.0.0.0/8",
@@ -240,13 +240,14 @@ def test_settings_read_comma_separated_schedules_and_networks(monkeypatch: pytes
     [("webhook_retry_schedule_seconds", "60,-1"), ("webhook_allow_private_networks", "10.0.0.1/8")],
 )
 def test_bad_webhook_settings_stop_the_process(name: str, value: str) -> None:
+    values: dict[str, Any] = {name: value}
     with pytest.raises(ValueError, match=name):
-        Settings(_env_file=None, **{name: value})  # type: ignore[call-arg]
+        Settings(_env_file=None, **values)
 
 
 def test_the_lease_must_outlast_an_attempt() -> None:
     with pytest.raises(ValueError, match="PACKMATCH_WEBHOOK_LEASE_SECONDS must exceed"):
-        Settings(_env_file=None, webhook_timeout_seconds=10, webhook_lease_seconds=10)  # type: ignore[call-arg]
+        Settings(_env_file=None, webhook_timeout_seconds=10, webhook_lease_seconds=10)
 
 
 def test_an_empty_schedule_means_one_attempt() -> None:

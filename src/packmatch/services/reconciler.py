@@ -8,6 +8,7 @@ repair them: re-sending a message is always safe because every step is idempoten
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,6 +25,11 @@ from packmatch.transient import is_transient
 log = get_logger(__name__)
 
 DEADLINE_ERROR = "deadline exceeded"
+
+# When the oldest message still waiting in the slot queue was sent (None: none waits, or unknown).
+OldestWaiting = Callable[[], datetime | None]
+# A run's messages are sent just after the commit that stamped its progress clock.
+SEND_GRACE = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,7 @@ class Reconciler:
         batch: int = 500,
         deliveries: Deliveries | None = None,
         retention: RetentionJob | None = None,
+        oldest_waiting: OldestWaiting | None = None,
     ) -> None:
         self.db = db
         self.publisher = publisher
@@ -57,6 +64,7 @@ class Reconciler:
         self.batch = batch
         self.deliveries = deliveries  # webhook deliveries due (retries, lost messages) are relayed too
         self.retention = retention  # and final runs past retention are pruned, a bounded share a pass
+        self.oldest_waiting = oldest_waiting
 
     def reconcile_once(self) -> ReconcileReport:
         expired = self._expire_overdue()
@@ -94,10 +102,19 @@ class Reconciler:
             "run.reconciled", run_id=str(run_id), action="deadline_exceeded", slots=slots, status=status
         )
 
+    def _idle_since(self, now: datetime) -> datetime:
+        """Runs without progress since then are stalled. Time spent waiting in the queue is not a
+        stall: a run whose clock last moved after the oldest waiting message was sent may still have
+        its messages in the queue (FIFO), so it waits; a slot that starts restarts the clock."""
+        idle_since = now - self.stall
+        head = self.oldest_waiting() if self.oldest_waiting is not None else None
+        return idle_since if head is None else min(idle_since, head - SEND_GRACE)
+
     def _redrive_stalled(self) -> int:
         now = self.clock()
+        idle_since = self._idle_since(now)
         with self.db.transaction() as conn:
-            stalled = store.claim_stalled(conn, now - self.stall, now, self.batch)
+            stalled = store.claim_stalled(conn, idle_since, now, self.batch)
         for run in stalled:
             if run.slots_pending == 0:
                 action = "finalize"

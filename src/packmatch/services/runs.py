@@ -95,12 +95,14 @@ class NewRun:
 
 
 def load_snapshot(conn: Connection, organization_id: uuid.UUID, package_config_id: uuid.UUID) -> RunSnapshot:
-    """The package config and its matching configs as a run accepted now works from."""
-    config = config_store.get_package_config(conn, organization_id, package_config_id)
+    """The package config and its matching configs as a run accepted now works from: share-locked
+    (PostgreSQL) so that a concurrent PUT or DELETE of any of them waits for this transaction, and
+    the snapshot is one committed version of each (store/configs.py)."""
+    config = config_store.get_package_config(conn, organization_id, package_config_id, lock="share")
     if config is None:
         raise NotFound(PACKAGE_NOT_FOUND)
     wanted = {slot.matching_config_id for slot in config.slots}
-    matching = config_store.get_matching_configs(conn, organization_id, wanted)
+    matching = config_store.get_matching_configs(conn, organization_id, wanted, lock="share")
     return RunSnapshot(package_config=config, matching_configs=matching)
 
 

@@ -4,8 +4,10 @@ Reads taken before a write that depends on them lock what they read (`Lock`, Pos
 `no key update` on a config being replaced (concurrent PUTs queue up; references to it do not
 wait), `update` on one being deleted (a package config starting to use it waits, and the delete then
 sees it), `key share` on the matching configs a package config is about to reference (a concurrent
-delete waits, then fails its foreign-key check instead of leaving a dangling slot). SQLite ignores
-them; it has one writer at a time anyway.
+delete waits, then fails its foreign-key check instead of leaving a dangling slot), `share` on the
+package config and matching configs a run is accepted against (a concurrent PUT or DELETE waits for
+the run's commit, and the run waits for one in progress: its snapshot is one committed version of
+each). SQLite ignores them; it has one writer at a time, and a transaction reads one snapshot.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from packmatch.errors import Conflict
 from packmatch.store.pagination import Page, PageRequest, keyset_page
 from packmatch.store.tables import matching_configs, package_config_slots, package_configs, package_runs
 
-Lock = Literal["key share", "no key update", "update"]
+Lock = Literal["key share", "share", "no key update", "update"]
 Query = TypeVar("Query", bound=sa.Select[Any])
 
 MATCHING_CONFIG_IN_USE = "This matching config is used by a package config; change or delete that first."
@@ -31,7 +33,8 @@ MATCHING_CONFIG_IN_USE = "This matching config is used by a package config; chan
 def _locked(query: Query, lock: Lock | None) -> Query:
     if lock is None:
         return query
-    return query.with_for_update(read=lock == "key share", key_share=lock != "update")
+    read = lock in ("key share", "share")
+    return query.with_for_update(read=read, key_share=lock in ("key share", "no key update"))
 
 
 def _matching_values(config: MatchingConfig) -> dict[str, Any]:

@@ -91,13 +91,14 @@ def declare_actors(broker: dramatiq.Broker, settings: Settings, services: Servic
         return is_transient(exc) and retries < settings.slot_max_retries
 
     control = {**retry_options, "retry_when": retry_control}
+    webhooks = {**control, "queue_name": settings.webhook_queue}  # a slow receiver never delays a slot
     return PipelineActors(
         fan_out=dramatiq.actor(actor_name="packmatch.fan_out", **control)(fan_out),
         match_slot=dramatiq.actor(
             actor_name="packmatch.match_slot", time_limit=settings.slot_time_limit_ms, **retry_options
         )(match_slot),
         finalize=dramatiq.actor(actor_name="packmatch.finalize", **control)(finalize),
-        deliver_webhook=dramatiq.actor(actor_name="packmatch.deliver_webhook", **control)(deliver_webhook),
+        deliver_webhook=dramatiq.actor(actor_name="packmatch.deliver_webhook", **webhooks)(deliver_webhook),
     )
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
 import tempfile
 import weakref
+from collections.abc import Sequence
 
 import dramatiq
 
@@ -27,10 +29,10 @@ def boot_process(broker: dramatiq.Broker) -> None:
 class InProcessWorker:
     """A Dramatiq worker inside this process, for `packmatch serve` and the tests."""
 
-    def __init__(self, broker: dramatiq.Broker, *, threads: int = 4) -> None:
+    def __init__(self, broker: dramatiq.Broker, *, threads: int = 4, queues: set[str] | None = None) -> None:
         # Prefetch equal to threads: Dramatiq's default (2 × threads) holds messages idle threads
-        # elsewhere could run (NOTES-dramatiq).
-        self.worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
+        # elsewhere could run (NOTES-dramatiq). `queues`: only these (default: every declared one).
+        self.worker = dramatiq.Worker(broker, queues=queues, worker_threads=threads, worker_timeout=100)
         self.worker.queue_prefetch = threads
 
     def start(self) -> None:
@@ -67,19 +69,22 @@ def prepare_multiprocess_dir() -> str:
     return path
 
 
-def run_worker_processes(processes: int, threads: int, *, metrics: bool = True) -> int:
-    """Hand over to Dramatiq's CLI, which forks and supervises the worker processes."""
+def run_worker_processes(
+    processes: int, threads: int, *, metrics: bool = True, queues: Sequence[str] = ()
+) -> int:
+    """Hand over to Dramatiq's CLI, which forks and supervises the worker processes (consuming
+    only `queues`, if named; every declared queue otherwise)."""
     # Read by dramatiq.worker at import in each worker process: prefetch = threads (NOTES-dramatiq).
     os.environ.setdefault("dramatiq_queue_prefetch", str(threads))
     metrics_dir = prepare_multiprocess_dir() if metrics else None
     try:
-        return _dramatiq_cli(processes, threads)
+        return _dramatiq_cli(processes, threads, queues)
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _dramatiq_cli(processes: int, threads: int) -> int:
+def _dramatiq_cli(processes: int, threads: int, queues: Sequence[str] = ()) -> int:
     from dramatiq.cli import main as dramatiq_main
 
     argv = [
@@ -90,6 +95,10 @@ def _dramatiq_cli(processes: int, threads: int) -> int:
         "--threads",
         str(threads),
         "--skip-logging",
+        *(["--queues", *queues] if queues else []),
     ]
     sys.argv = argv
-    return int(dramatiq_main() or 0)  # type: ignore[no-untyped-call]
+    # Dramatiq's supervisor copies its children's output (their JSON log lines: entry.py configures
+    # logging in each of them) to sys.stderr; SPEC §7 wants every process's lines on stdout.
+    with contextlib.redirect_stderr(sys.stdout):
+        return int(dramatiq_main() or 0)  # type: ignore[no-untyped-call]

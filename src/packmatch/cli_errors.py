@@ -1,0 +1,71 @@
+"""What the command line says when a command fails: one line, no traceback, no input values."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Render = Callable[[Any], str]
+
+
+def explain_settings(exc: ValueError) -> str:
+    """A setting that does not parse (pydantic's ValidationError), named without its value."""
+    errors: list[dict[str, Any]] = getattr(exc, "errors", list)()
+    if not errors:
+        return f"invalid settings: {exc}"
+    first = errors[0]
+    name = "PACKMATCH_" + "_".join(str(part) for part in first.get("loc", ())).upper()
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"invalid setting {name}: {first.get('msg', 'invalid value')}{more}"
+
+
+def explain(exc: BaseException) -> str:
+    """The one line for an exception that reached the command line's edge."""
+    for kind, render in _RENDERERS:
+        if isinstance(exc, kind):
+            return render(exc)
+    return f"unexpected error ({type(exc).__name__}); PACKMATCH_LOG_LEVEL=DEBUG logs its detail"
+
+
+def _packmatch(exc: Any) -> str:
+    details = "; ".join(f"{d.field}: {d.message}" if d.field else d.message for d in exc.details[:5])
+    return f"{exc.message} ({details})" if details else str(exc.message)
+
+
+def _os(exc: Any) -> str:
+    where = f" {exc.filename}" if exc.filename else ""
+    return f"cannot use{where}: {exc.strerror or exc}"
+
+
+def _database(exc: Any) -> str:
+    # The driver's first line names the host and the failure; SQLAlchemy's own text may hold SQL
+    # parameters (input values), so it is not shown.
+    orig = getattr(exc, "orig", None)
+    reason = str(orig).strip().splitlines()[0] if orig is not None and str(orig).strip() else ""
+    return f"database error ({type(orig or exc).__name__}): {reason or 'see PACKMATCH_DATABASE_URL'}"
+
+
+def _database_url(_: Any) -> str:
+    return "PACKMATCH_DATABASE_URL is not a database URL (e.g. postgresql+psycopg://user@host/db)"
+
+
+def _broker(exc: Any) -> str:
+    return f"cannot reach the broker (PACKMATCH_BROKER_URL): {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def _renderers() -> list[tuple[type[BaseException], Render]]:
+    import redis
+    import sqlalchemy.exc
+
+    from packmatch.errors import PackmatchError
+
+    return [
+        (PackmatchError, _packmatch),
+        (sqlalchemy.exc.ArgumentError, _database_url),
+        (sqlalchemy.exc.DBAPIError, _database),
+        (redis.exceptions.ConnectionError, _broker),
+        (OSError, _os),
+    ]
+
+
+_RENDERERS = _renderers()
