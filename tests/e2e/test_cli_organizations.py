@@ -32,8 +32,11 @@ def acme(
     make_runtime: Callable[..., Runtime],
     start_api: Callable[[Runtime], Api],
 ) -> Api:
-    """acme with a world, a final run, a webhook and a delivery; globex with a world of its own."""
-    api = start_api(make_runtime(database_url=postgres_url))
+    """acme with a world, a final run, a webhook and a delivery; globex with a world of its own.
+
+    Keys are not cached (`key_cache_seconds=0`): the CLI deletes in another process, whose effect a
+    cached key would only show within the cache's time (docs/api.md)."""
+    api = start_api(make_runtime(database_url=postgres_url, key_cache_seconds=0))
     config = api.shipment_world(("required",))
     api.create("/v1/webhooks", {"url": "https://erp.example.com/hook", "events": ["package_run.completed"]})
     assert api.run(config, {"invoice": [invoice()]}).json()["status"] == "passed"

@@ -111,7 +111,9 @@ def _twice(keys: Iterable[tuple[str, ...]]) -> int:
 
 def _outcome_ok(expected: str, status: str, error: str | None) -> bool:
     if expected == "error":
-        return status == "error" and "'contract'" in (error or "") and "no longer exists" in (error or "")
+        return (
+            status == "error" and "slot contract: " in (error or "") and "no longer exists" in (error or "")
+        )
     return status == expected
 
 

@@ -24,8 +24,8 @@ pytestmark = [pytest.mark.faults, pytest.mark.postgres, pytest.mark.redis, pytes
 NO_RECONCILER = {"PACKMATCH_STALL_SECONDS": "600"}
 
 
-def assert_recovered(figures: Figures, within: float = 60.0) -> None:
-    assert (figures.lost, figures.stuck, figures.duplicated) == (0, 0, 0), figures
+def assert_recovered(figures: Figures, within: float = 60.0, **shown: object) -> None:
+    assert (figures.lost, figures.stuck, figures.duplicated) == (0, 0, 0), (figures, shown)
     assert figures.finalized == figures.submitted, figures
     assert figures.recover_s < within, figures
 
@@ -102,11 +102,12 @@ def test_5_a_poison_slot_errors_its_run_and_no_other(scenario: Scenario) -> None
     delete_dataset_underneath(scenario.database_url, scenario.load.world.poison_dataset_id)
     poisoned = scenario.load.submit(2, poisoned=True)
     figures = scenario.finish("5. poison slot (dataset deleted underneath)", fault_at, running + 2)
-    assert_recovered(figures)
     runs = scenario.probe.runs()
+    assert all(runs[run_id][0] != "running" for run_id in poisoned), [runs[r] for r in poisoned]
+    assert_recovered(figures, poisoned=[runs[run_id] for run_id in poisoned])
     assert all(runs[run_id][0] == "error" for run_id in poisoned)
     assert sum(1 for status, _ in runs.values() if status == "error") == len(poisoned)
-    assert all("slot 'contract' failed" in (runs[run_id][1] or "") for run_id in poisoned)
+    assert all((runs[run_id][1] or "").startswith("slot contract: reference data") for run_id in poisoned)
 
 
 def test_6_sigterm_during_load_loses_no_message(scenario: Scenario) -> None:
