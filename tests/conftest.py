@@ -21,6 +21,7 @@ from packmatch.bootstrap import Runtime, build_runtime
 from packmatch.settings import Settings
 from packmatch.store.db import migrate
 from packmatch.store.tables import metadata
+from tests.webhook_receiver import Receiver, receiving
 
 POSTGRES_URL = os.environ.get(
     "PACKMATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -140,3 +141,10 @@ def make_runtime() -> Iterator[Callable[..., Runtime]]:
     yield build
     for runtime in runtimes:
         runtime.close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real local HTTP receiver for webhook deliveries (tests/webhook_receiver.py)."""
+    with receiving() as started:
+        yield started

@@ -7,7 +7,7 @@ import io
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -31,12 +31,6 @@ def api(make_runtime: Callable[..., Runtime], sqlite_url: str, start_api: Callab
         webhook_retry_schedule_seconds="",
     )
     return start_api(runtime)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with receiving() as started:
-        yield started
 
 
 def create(api: Api, url: str, **body: Any) -> dict[str, Any]:

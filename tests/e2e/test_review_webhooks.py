@@ -3,7 +3,7 @@ delivered to a real local receiver, signed, and only to webhooks subscribed to t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -11,19 +11,13 @@ from packmatch.bootstrap import Runtime
 from packmatch.services.webhooks.signing import verify
 from tests.e2e.conftest import Api, invoice
 from tests.e2e.test_api_reviews import RUNS, final_run, results_of, reviewer
-from tests.webhook_receiver import Receiver, receiving
+from tests.webhook_receiver import Receiver
 
 
 @pytest.fixture
 def api(make_runtime: Callable[..., Runtime], sqlite_url: str, start_api: Callable[[Runtime], Api]) -> Api:
     runtime = make_runtime(database_url=sqlite_url, webhook_allow_private_networks="127.0.0.0/8")
     return start_api(runtime)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with receiving() as started:
-        yield started
 
 
 def test_a_run_review_is_delivered_signed_with_the_reviewed_run(api: Api, receiver: Receiver) -> None:

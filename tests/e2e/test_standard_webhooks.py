@@ -4,7 +4,7 @@ the generated and a chosen secret, a rotation, another webhook's secret, and a r
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from packmatch.bootstrap import Runtime
 from packmatch.services.webhooks.signing import verify
 from tests.e2e.conftest import Api
 from tests.e2e.test_api_webhooks import EVENTS, create, delivered
-from tests.webhook_receiver import Receiver, receiving
+from tests.webhook_receiver import Receiver
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
 
@@ -30,12 +30,6 @@ def api(make_runtime: Callable[..., Runtime], sqlite_url: str, start_api: Callab
         webhook_retry_schedule_seconds="",
     )
     return start_api(runtime)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with receiving() as started:
-        yield started
 
 
 def test_a_delivery_verifies_with_the_library_given_the_secret_shown(api: Api, receiver: Receiver) -> None:

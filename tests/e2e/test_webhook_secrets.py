@@ -4,7 +4,7 @@ an idempotency record, still signing after a key rotation (`packmatch secrets re
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +20,11 @@ from packmatch.services.webhooks.signing import verify
 from packmatch.settings import Settings
 from packmatch.store.db import alembic_config
 from tests.e2e.conftest import Api, invoice
-from tests.webhook_receiver import Receiver, receiving
+from tests.webhook_receiver import Receiver
 
 WEBHOOKS = "/v1/webhooks"
 SECRET = "LEAK-WEBHOOK-SECRET-0123456789"
 KEY_1, KEY_2 = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with receiving() as started:
-        yield started
 
 
 @pytest.fixture

@@ -82,12 +82,6 @@ def hooked(request: pytest.FixtureRequest, make_runtime: Callable[..., Runtime])
         yield stack
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with receiving() as started:
-        yield started
-
-
 def passed_run(stack: Stack) -> PackageRun:
     return stack.submit(invoice=[invoice_row(0)], delivery_note=[invoice_row(1)])
 
