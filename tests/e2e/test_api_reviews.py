@@ -286,6 +286,7 @@ def test_idempotency_key_replays_a_review(reviews_api: Api) -> None:
     again = dana.post(f"{RUNS}/{run['id']}/review", json={"decision": "approved"}, headers=headers)
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert again.json() == first.json()
+    assert again.headers["ETag"] == first.headers["ETag"]  # the ETag of the body replayed
     assert dana.get(f"{RUNS}/{run['id']}/reviews").json()["pagination"]["total"] == 1
     mismatch = dana.post(f"{RUNS}/{run['id']}/review", json={"decision": "rejected"}, headers=headers)
     error_body(mismatch, 422, "idempotency_key_mismatch")

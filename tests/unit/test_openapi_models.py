@@ -337,3 +337,13 @@ def test_a_body_in_several_media_types_can_be_unsupported() -> None:
 def test_a_list_cannot_miss_or_conflict() -> None:
     statuses = error_statuses(locate("/v1/matching/packages/runs"), "get")
     assert statuses == [400, 401, 403, 429, 500, 503]
+
+
+def test_exactly_the_single_run_and_result_answers_declare_their_etag(document: dict[str, Any]) -> None:
+    declared = {
+        (method, path)
+        for method, path, operation in operations(document)
+        if "ETag" in operation["responses"].get("200", {}).get("headers", {})
+    }
+    assert declared == openapi.ETAGGED
+    assert {path for _, path in declared} <= set(document["paths"])

@@ -41,7 +41,7 @@ IDEMPOTENT_METHODS = frozenset({"POST", "PUT", "DELETE"})
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
 REPLAYED_HEADER = "Idempotent-Replayed"
-KEPT_HEADERS = frozenset({"content-type", "location", "cache-control"})
+KEPT_HEADERS = frozenset({"content-type", "location", "cache-control", "etag"})  # etag: of the body replayed
 # A response marked `Cache-Control: no-store` carries a secret (a webhook's, shown once): it is kept
 # with its top-level `secret` set to null, and its replay says so (decision 0012).
 SECRET_OMITTED_HEADER = "Idempotent-Secret-Omitted"

@@ -164,6 +164,15 @@ RATE_LIMIT_HEADERS = {
 }
 LOCATION = _header("Relative path of the resource.", {"type": "string"}, required=True)
 REPLAYED = _header("`true` when this is the stored response of an earlier request.", {"type": "string"})
+ETAG = _header(
+    "This version of the resource: name it in a review's `If-Match` (SPEC §3 Reviews).",
+    {"type": "string"},
+    required=True,
+)
+# The operations that answer with one run or one result, and so with its `ETag`.
+_RUN = "/v1/matching/packages/runs/{run_id}"
+_RESULT = "/v1/matching/runs/{matching_run_id}/results/{result_id}"
+ETAGGED = {("get", _RUN), ("post", _RUN + "/review"), ("get", _RESULT), ("post", _RESULT + "/review")}
 RETRY_AFTER = _header("Seconds to wait before retrying.", {"type": "integer"})
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
@@ -283,6 +292,8 @@ class Builder:
                 headers["Location"] = LOCATION
             if method in WRITE_METHODS:
                 headers["Idempotent-Replayed"] = REPLAYED
+            if status == 200 and (method, path) in ETAGGED:
+                headers["ETag"] = ETAG
             response = responses.setdefault(str(status), {})
             response["description"] = _description(response, status)
             example = self.examples.get((model, status))
