@@ -46,7 +46,10 @@ class Runtime:
         if self._services is None:
             with self._lock:
                 if self._services is None:
-                    db = Database.from_url(self.settings.database_url)
+                    db = Database.from_url(
+                        self.settings.database_url,
+                        sqlite_busy_timeout=self.settings.sqlite_busy_timeout_seconds,
+                    )
                     cache_mb = self.settings.index_cache_mb
                     self._services = Services.build(
                         db,
