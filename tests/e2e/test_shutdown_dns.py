@@ -80,7 +80,7 @@ def test_serve_exits_promptly_while_a_webhook_lookup_is_stuck(tmp_path: Path) ->
         wait_for_file(marker, process)  # the delivery's lookup has started and will never end
         process.send_signal(signal.SIGINT)  # Ctrl-C: an exit that joins threads
         started = time.monotonic()
-        assert process.wait(timeout=30) == 0  # before: it hung, joining the lookup's thread  # before: it hung, joining the lookup
+        assert process.wait(timeout=30) == 0  # before: it hung, joining the lookup's thread
         assert time.monotonic() - started < 15
     finally:
         if process.poll() is None:
