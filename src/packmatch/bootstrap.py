@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 
 import dramatiq
 
@@ -23,7 +23,7 @@ from packmatch.store import stats
 from packmatch.store.db import Database, migrate
 from packmatch.worker.actors import DramatiqPublisher, PipelineActors, declare_actors
 from packmatch.worker.broker import build_broker
-from packmatch.worker.queues import queue_depth
+from packmatch.worker.queues import oldest_unacknowledged_sent, queue_depth
 from packmatch.worker.reconciler import ReconcilerThread, leader_lock
 from packmatch.worker.runner import multiprocess_metrics
 
@@ -46,7 +46,10 @@ class Runtime:
         if self._services is None:
             with self._lock:
                 if self._services is None:
-                    db = Database.from_url(self.settings.database_url)
+                    db = Database.from_url(
+                        self.settings.database_url,
+                        sqlite_busy_timeout=self.settings.sqlite_busy_timeout_seconds,
+                    )
                     cache_mb = self.settings.index_cache_mb
                     self._services = Services.build(
                         db,
@@ -83,12 +86,11 @@ class Runtime:
         return [queue_depth(self.broker, name) for name in names]
 
     def _oldest_waiting(self) -> datetime | None:
-        """When the oldest message waiting in the slot queue was sent; None if none waits, or if the
-        broker cannot tell (RabbitMQ: stalls are then counted from the last progress alone)."""
-        depth = queue_depth(self.broker, self.settings.queue_name)
-        if depth.ready == 0 or depth.oldest_age_seconds is None:
-            return None
-        return utcnow() - timedelta(seconds=depth.oldest_age_seconds)
+        """When the oldest unfinished message of the slot queue was sent, waiting in the queue or
+        fetched by a worker that has not started it yet (Redis prefetches); None if there is none,
+        or if the broker cannot tell (RabbitMQ: stalls are then counted from the last progress alone)."""
+        sent = oldest_unacknowledged_sent(self.broker, self.settings.queue_name)
+        return None if sent is None else datetime.fromtimestamp(sent, UTC)
 
     def reconciler(self) -> Reconciler:
         services = self.services

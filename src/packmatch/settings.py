@@ -29,6 +29,9 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///./packmatch.db"
     broker_url: str = "memory://"
+    # SQLite has one writer at a time, and a CSV or JSON import holds it for the whole file: another
+    # write waits this long for it, then is answered 503 (decision 0019; PostgreSQL is unaffected).
+    sqlite_busy_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     rate_limit_per_minute: int = Field(default=600, ge=0)
     # Requests with a missing, malformed or unknown key: a small budget per client address
     # (decision 0009); 0 disables it. The address is the TCP peer's, or, when the peer is one of

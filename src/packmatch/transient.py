@@ -26,3 +26,10 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
         return True
     return isinstance(exc, _TRANSIENT)
+
+
+def database_busy(exc: BaseException) -> bool:
+    """SQLite's one write lock was held by another transaction (an import) past the busy timeout."""
+    if not isinstance(exc, sqlalchemy.exc.OperationalError):
+        return False
+    return "database is locked" in str(exc.orig) or "database table is locked" in str(exc.orig)

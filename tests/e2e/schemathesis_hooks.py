@@ -9,6 +9,9 @@ which valid requests are sent, never what counts as a failure.
 - Ids: a generated id names nothing, so every operation on an id, and every create that refers to
   another resource, would stop at 404. Half of the well-formed ids in paths and bodies (by their
   UUID's parity, so runs repeat) are swapped for ids of that type seen in earlier responses.
+- Extreme numbers (issue 13): a matching config's options, some weights and thresholds, and
+  values in reference rows and run inputs are replaced, in turn, by numbers at a float's edges
+  (±1e308, 5e-324, the largest double): each must be a 400 naming its field or be scored, never a 5xx.
 - Rules no schema can express: a matching config's `target`s are columns of its dataset, and a
   run's `input_documents` are keyed by its package config's slot names. Columns and slot names
   seen in responses replace the generated values, in order.
@@ -100,6 +103,38 @@ def with_extreme_options(body: dict[str, Any]) -> None:
                 mapping["options"] = EXTREME_OPTIONS[(len(str(mapping)) + i) % len(EXTREME_OPTIONS)]
 
 
+# Weights, thresholds and values at the edges of a float: out of range → 400; in range (the tiniest
+# weight, the largest values) → a run that ends with a verdict, never a 5xx (issue 13).
+EXTREME_NUMBERS: list[float] = [1e308, -1e308, 5e-324, 1.7976931348623157e308, 1e-300, 1e15, 0.0]
+
+
+def extreme(seed: int) -> float:
+    return EXTREME_NUMBERS[seed % len(EXTREME_NUMBERS)]
+
+
+def with_extreme_weights(body: dict[str, Any]) -> None:
+    mappings = body.get("field_mappings")
+    if not isinstance(mappings, list):
+        return
+    seed = len(str(body))
+    if seed % 3 == 0 and mappings and isinstance(mappings[0], dict):
+        mappings[0]["weight"] = extreme(seed)
+    if seed % 5 == 0:
+        body["threshold"] = extreme(seed // 5)
+
+
+def with_extreme_values(rows: Any) -> None:
+    """Numbers at a float's edges in place of a row's generated values, in turn."""
+    if not isinstance(rows, list):
+        return
+    for i, row in enumerate(rows):
+        values = row.get("values") if isinstance(row, dict) and "document_id" in row else row
+        if isinstance(values, dict):
+            for j, name in enumerate(list(values)[:3]):
+                if (i + j) % 2 == 0:
+                    values[name] = extreme(i + j + len(name))
+
+
 def with_slot_names(body: dict[str, Any]) -> None:
     if isinstance(body.get("input_documents"), dict):
         names = iter(slots_by_config.get(str(body.get("package_config_id")), []))
@@ -127,8 +162,15 @@ def before_call(
     if case.path.startswith(MATCHING_CONFIGS):
         with_columns(case.body)
         with_extreme_options(case.body)
+        with_extreme_weights(case.body)
+    if case.path == "/v1/matching/reference-data":
+        with_extreme_values(case.body.get("rows"))
     if case.path == PACKAGE_RUNS:
         with_slot_names(case.body)
+        documents = case.body.get("input_documents")
+        if isinstance(documents, dict):
+            for rows in documents.values():
+                with_extreme_values(rows)
 
 
 def remember(resource: dict[str, Any]) -> None:

@@ -70,3 +70,40 @@ def test_options_at_their_bounds_are_accepted_and_echoed(api: Api, mapping: dict
     echoed = response.json()["field_mappings"][0]
     assert echoed["options"] == mapping["options"]
     assert echoed["missing"] == mapping.get("missing", "mismatch")
+
+
+EDGE_ROWS = [
+    {"id": "BK-1", "reference": "ABC1234567", "amount": 1.7976931348623157e308, "departure": "9999-12-31"},
+    {"id": "BK-2", "reference": "XYZ7654321", "amount": -1e308, "departure": "0001-01-01"},
+    {"id": "BK-3", "reference": "QRS1111111", "amount": 5e-324, "departure": "2024-09-10"},
+]
+EDGE_MAPPINGS = [
+    {"source": "booking_reference", "target": "reference", "strategy": "exact", "weight": 1_000_000},
+    {"source": "total", "target": "amount", "strategy": "numeric_range", "weight": 5e-324,
+     "options": {"tolerance_abs": 1e15, "tolerance_pct": 100}},
+    {"source": "ship_date", "target": "departure", "strategy": "date_range", "weight": 1e-300,
+     "options": {"tolerance_days": 3650}},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"booking_reference": "ABC1234567", "total": -1.7976931348623157e308, "ship_date": "0001-01-01"},
+        {"booking_reference": "XYZ7654321", "total": 1e308, "ship_date": "9999-12-31"},
+        {"booking_reference": "QRS1111111", "total": "1e308", "ship_date": "2024-09-11"},
+        {"booking_reference": "NOPE", "total": 5e-324, "ship_date": "2024-09-10"},
+    ],
+)
+def test_numbers_at_a_floats_edges_are_scored_never_an_error(api: Api, values: dict[str, Any]) -> None:
+    dataset = api.create("/v1/matching/reference-data", {"name": "edges", "rows": EDGE_ROWS})
+    body = {"name": "edges", "reference_data_id": dataset["id"], "field_mappings": EDGE_MAPPINGS}
+    config = api.create(MATCHING_CONFIGS, body)
+    slots = [{"document_type": "invoice", "matching_config_id": config["id"], "presence": "required"}]
+    package = api.create("/v1/matching/packages/configs", {"name": "edges", "document_type_configs": slots})
+    response = api.run(package["id"], {"invoice": [{"document_id": "doc_1", "values": values}]})
+    assert response.status_code == 200, response.text
+    run = response.json()
+    assert run["status"] in ("passed", "failed", "review"), run["error"]
+    assert run["error"] is None
+    assert all(0 <= (r["confidence"] or 0) <= 1 for r in run["document_results"])

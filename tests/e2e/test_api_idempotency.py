@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import sqlalchemy as sa
+import starlette.formparsers
 import structlog
 from fastapi.testclient import TestClient
 
@@ -123,6 +125,74 @@ def test_multipart_upload_of_another_file_is_a_mismatch(api: Api) -> None:
         REFERENCE_DATA, files={"file": ("a.csv", b"id\n2\n", "text/csv")}, headers=keyed("upload-2")
     )
     error_body(response, 422, "idempotency_key_mismatch")
+
+
+class CountingSpool(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
+    """A spool that adds what is written to it to `written` (one entry per spool)."""
+
+    written: ClassVar[list[int]] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._index = len(self.written)
+        self.written.append(0)
+
+    def write(self, data: Any) -> int:
+        self.written[self._index] += len(data)
+        return super().write(data)
+
+
+@pytest.fixture
+def spools(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Bytes written to each spool of a request body, the idempotency layer's and Starlette's."""
+    CountingSpool.written = []
+    monkeypatch.setattr(tempfile, "SpooledTemporaryFile", CountingSpool)
+    monkeypatch.setattr(starlette.formparsers, "SpooledTemporaryFile", CountingSpool)
+    return CountingSpool.written
+
+
+def big_csv() -> bytes:
+    return b"id,reference,note\n" + b"".join(b"BK-%d,REF%07d,%s\n" % (n, n, b"x" * 40) for n in range(40_000))
+
+
+def test_an_upload_with_a_key_is_spooled_once_and_replays(api: Api, spools: list[int]) -> None:
+    content = big_csv()  # ~2.4 MiB: past the 1 MiB a spool keeps in memory
+    files = {"file": ("bookings.csv", content, "text/csv")}
+    first = api.post(REFERENCE_DATA, files=files, headers=keyed("big-csv"))
+    assert first.status_code == 201, first.text
+    body_size = len(first.request.content)
+    assert [n for n in spools if n] == [body_size]  # before: the body, then the file part again
+    assert first.json()["row_count"] == 40_000
+    again = api.post(REFERENCE_DATA, files=files, headers=keyed("big-csv"))
+    assert (again.status_code, again.headers[REPLAYED], again.json()["id"]) == (
+        201,
+        "true",
+        first.json()["id"],
+    )
+    other = api.post(
+        REFERENCE_DATA,
+        files={"file": ("b.csv", content + b"BK-x,1,2\n", "text/csv")},
+        headers=keyed("big-csv"),
+    )
+    error_body(other, 422, "idempotency_key_mismatch")
+    assert total(api, REFERENCE_DATA) == 1
+
+
+def test_an_upload_without_a_key_is_spooled_once(api: Api, spools: list[int]) -> None:
+    content = big_csv()
+    response = api.post(REFERENCE_DATA, files={"file": ("bookings.csv", content, "text/csv")})
+    assert response.status_code == 201, response.text
+    assert [n for n in spools if n] == [len(content)]
+
+
+def test_an_upload_with_a_key_and_a_name_field_after_the_file_is_read_whole(api: Api) -> None:
+    content = big_csv()
+    files = {"file": ("bookings.csv", content, "text/csv")}
+    created = api.post(REFERENCE_DATA, files=files, data={"name": "named"}, headers=keyed("named-csv"))
+    assert created.status_code == 201, created.text
+    assert (created.json()["name"], created.json()["row_count"]) == ("named", 40_000)
+    rows = api.get(f"{created.json()['links']['rows']}?limit=1&order=asc").json()
+    assert rows["data"] == [{"id": "BK-0", "reference": "REF0000000", "note": "x" * 40}]
 
 
 # --- body limits ------------------------------------------------------------------------------

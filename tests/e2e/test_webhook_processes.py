@@ -1,6 +1,6 @@
-"""A webhook delivery survives `kill -9` of the worker sending it: real `packmatch api` and
-`packmatch worker` processes on PostgreSQL + Redis, and a real local receiver that holds the first
-request open while the worker is killed."""
+"""Webhook deliveries through real `packmatch api` and `packmatch worker` processes on PostgreSQL +
+Redis, and a real local receiver that holds a request open: a delivery survives `kill -9` of the
+worker sending it, and a held delivery never delays matching (its own queue, issue 13)."""
 
 from __future__ import annotations
 
@@ -76,3 +76,27 @@ def test_a_worker_killed_mid_delivery_does_not_lose_it(
     assert [(d["id"], d["status"], d["attempts"]) for d in listed["data"]] == [
         (requests[0].delivery_id, "delivered", 2)
     ]
+
+
+def test_a_slow_receiver_never_delays_matching(request: pytest.FixtureRequest, postgres_url: str) -> None:
+    processes: Cluster = request.getfixturevalue("cluster")
+    processes.env.update({**WEBHOOK_TIMINGS, "PACKMATCH_WEBHOOK_TIMEOUT_SECONDS": "60",
+                          "PACKMATCH_WEBHOOK_LEASE_SECONDS": "90"})  # fmt: skip
+    with receiving([HOLD]) as receiver:
+        processes.start_api()
+        client = Client(processes.base, create_key(postgres_url))
+        assert client.call("POST", "/v1/webhooks", {"url": receiver.url})[0] == 201
+        config_id = one_slot_world(client)
+        run = {"package_config_id": config_id, "input_documents": {"invoice": [
+            {"document_id": "doc_1", "values": {"booking_reference": "ABC1234567"}}]}}  # fmt: skip
+        processes.start_worker(threads=1, queues="slots")
+        processes.start_worker(threads=1, queues="webhooks")
+        status, first = client.call("POST", "/v1/matching/packages/runs?wait=20", run)
+        assert (status, first["status"]) == (200, "passed")
+        receiver.wait_for(1, timeout=60)  # the webhooks worker's one thread is inside the POST, held
+        for _ in range(3):  # the slots worker's one thread goes on matching meanwhile
+            status, later = client.call("POST", "/v1/matching/packages/runs?wait=20", run)
+            assert (status, later["status"]) == (200, "passed"), later
+        assert len(receiver.requests) == 1  # the first delivery is still held
+        receiver.release()
+        receiver.wait_for(4, timeout=60)

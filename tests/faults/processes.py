@@ -133,8 +133,11 @@ class Cluster:
         except (urllib.error.URLError, ConnectionError):
             return False
 
-    def start_worker(self, extra_env: dict[str, str] | None = None, *, threads: int = 2) -> Process:
+    def start_worker(
+        self, extra_env: dict[str, str] | None = None, *, threads: int = 2, queues: str | None = None
+    ) -> Process:
         args = ["worker", "--processes", "1", "--threads", str(threads)]
+        args += [] if queues is None else ["--queues", queues]
         worker = self._start("worker", args, {**self.env, **(extra_env or {})})
         wait_for("the worker to start", lambda: self._booted(worker), 30)
         return worker

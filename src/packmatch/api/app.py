@@ -35,7 +35,7 @@ from packmatch.services.container import Services
 from packmatch.services.idempotency import Idempotency
 from packmatch.services.ratelimit import RateLimiter, build_address_limiter, build_rate_limiter
 from packmatch.settings import Settings
-from packmatch.transient import is_transient
+from packmatch.transient import database_busy, is_transient
 
 log = structlog.get_logger("packmatch.api")
 
@@ -114,7 +114,11 @@ class RequestContextMiddleware:
         except Exception as exc:
             if started[0]:
                 raise
-            failed = errors.unavailable(request) if is_transient(exc) else errors.internal_error(request)
+            failed = (
+                errors.unavailable(request, database_busy=database_busy(exc))
+                if is_transient(exc)
+                else errors.internal_error(request)
+            )
             await failed(scope, receive, send)
 
     @staticmethod

@@ -165,12 +165,16 @@ def internal_error(request: Request) -> JSONResponse:
     return error_response(request, "internal_error", "An internal error occurred. It has been logged.")
 
 
-def unavailable(request: Request) -> JSONResponse:
-    """A dependency (database, broker) is briefly unreachable: 503, retryable, no trace to the client."""
-    structlog.get_logger("packmatch.api").warning("http.dependency_unavailable", path=request.url.path)
-    return error_response(
-        request,
-        "unavailable",
-        "A dependency is temporarily unavailable. Retry shortly.",
-        headers={"Retry-After": "1"},
-    )
+DATABASE_BUSY = (
+    "The database is busy with another write (SQLite takes one writer at a time, and an import holds "
+    "it for the whole file). Retry shortly; for several concurrent users, run on PostgreSQL."
+)
+
+
+def unavailable(request: Request, *, database_busy: bool = False) -> JSONResponse:
+    """A dependency (database, broker) is briefly unreachable, or SQLite's write lock is taken:
+    503, retryable, no trace to the client."""
+    event = "http.database_busy" if database_busy else "http.dependency_unavailable"
+    structlog.get_logger("packmatch.api").warning(event, path=request.url.path)
+    message = DATABASE_BUSY if database_busy else "A dependency is temporarily unavailable. Retry shortly."
+    return error_response(request, "unavailable", message, headers={"Retry-After": "1"})

@@ -7,7 +7,8 @@ through and fails authentication or authorization as usual. The body is spooled 
 temporary file) and fingerprinted before the route sees it, up to the request's body limit (the
 app's `body_limit`: 10 MiB, or the CSV upload cap), past which it is answered 413 without a claim;
 the response is held back until it has been stored, so a client that has received an answer can
-always have it replayed.
+always have it replayed. A route that parses a multipart form takes the spooled body in place
+(`spooled_form`) rather than having it played back and spooled again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import anyio
 from starlette.concurrency import run_in_threadpool
@@ -26,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from packmatch.api import errors
+from packmatch.api import errors, spooled_form
 from packmatch.api.deps import get_principal
 from packmatch.domain.ids import Kind, format_id
 from packmatch.errors import FieldProblem, PackmatchError, PayloadTooLarge
@@ -140,6 +141,12 @@ class SpooledBody:
                 self.file.seek(0)
                 return True
 
+    def take(self) -> IO[bytes]:
+        """The spooled file, for a route that parses it in place (`spooled_form`): the body is
+        not played back any more, so the route's parser does not spool it a second time."""
+        self._played = True
+        return self.file
+
     def playback(self, receive: Receive) -> Receive:
         async def replayed() -> Message:
             if self._played:
@@ -251,6 +258,7 @@ class IdempotencyMiddleware:
             self.idempotency.begin, claim.api_key_id, claim.key, fingerprint.hexdigest(), claim.request_id
         )
         if decision.outcome is Outcome.PROCEED:
+            spooled_form.offer(scope, body)
             await self._run(scope, body.playback(receive), send, claim)
         else:
             await _answer(request, decision, claim)(scope, receive, send)

@@ -140,7 +140,11 @@ ERRORS = {
     422: ("idempotency_key_mismatch", "This `Idempotency-Key` was first used with a different request."),
     429: ("rate_limited", "Too many requests from this API key; retry after `Retry-After` seconds."),
     500: ("internal_error", "An unexpected failure; it has been logged. No trace or SQL is included."),
-    503: ("unavailable", "The database or the broker is briefly unreachable; retry shortly."),
+    503: (
+        "unavailable",
+        "The database or the broker is briefly unreachable, or (SQLite) another write such as an "
+        "import holds the one write lock; retry shortly.",
+    ),
 }
 
 

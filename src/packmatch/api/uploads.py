@@ -5,7 +5,8 @@ read a multipart body into memory whole), so it reads the body with these helper
 whether or not the client sent a Content-Length (a chunked body is counted as it arrives).
 
 A multipart upload goes through Starlette's streaming multipart parser: a file part is spooled to a
-temporary file (memory up to 1 MiB, then disk), never held in memory whole.
+temporary file (memory up to 1 MiB, then disk), never held in memory whole; if the idempotency
+middleware has spooled the whole body already, the file part is read where it lies in that spool.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from packmatch.api import spooled_form
 from packmatch.api.schemas import Model, validate_body
+from packmatch.api.spooled_form import SpooledMultiPartParser
 from packmatch.errors import FieldProblem, PayloadTooLarge, ValidationFailed
 
 JSON = "json"
@@ -77,8 +80,15 @@ def _parse_json(raw: bytes, model: type[Model]) -> Model:
 
 
 async def read_form(request: Request, max_bytes: int, *, max_fields: int) -> FormData:
-    """A multipart body with at most one file part and `max_fields` text parts. Close it when done."""
-    parser = MultiPartParser(request.headers, _capped(request, max_bytes), max_files=1, max_fields=max_fields)
+    """A multipart body with at most one file part and `max_fields` text parts. Close it when done.
+
+    A body the idempotency middleware has spooled (within the same cap) is parsed in place."""
+    spooled = spooled_form.taken(request.scope)
+    parser = (
+        MultiPartParser(request.headers, _capped(request, max_bytes), max_files=1, max_fields=max_fields)
+        if spooled is None
+        else SpooledMultiPartParser(request.headers, spooled.take(), max_files=1, max_fields=max_fields)
+    )
     try:
         return await parser.parse()
     except MultiPartException as exc:

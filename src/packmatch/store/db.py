@@ -15,21 +15,31 @@ from sqlalchemy.engine import Connection, Engine
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+def _sqlite_pragmas(busy_timeout: float) -> Any:
+    """SQLite has one writer at a time (decision 0019): a writer waits `busy_timeout` seconds for
+    the lock (held for a whole CSV import), then fails with "database is locked" (a 503)."""
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={round(busy_timeout * 1000)}")
+        cursor.close()
+
+    return on_connect
+
+
+def make_engine(
+    url: str, *, pool_size: int = 5, sqlite_busy_timeout: float = SQLITE_BUSY_TIMEOUT_SECONDS
+) -> Engine:
     if url.startswith("sqlite"):
-        engine = sa.create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True
-        )
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        connect_args = {"check_same_thread": False, "timeout": sqlite_busy_timeout}
+        engine = sa.create_engine(url, connect_args=connect_args, hide_parameters=True)
+        sa.event.listen(engine, "connect", _sqlite_pragmas(sqlite_busy_timeout))
         return engine
     return sa.create_engine(
         url,
@@ -49,8 +59,10 @@ class Database:
         self.engine = engine
 
     @classmethod
-    def from_url(cls, url: str, *, pool_size: int = 5) -> Database:
-        return cls(make_engine(url, pool_size=pool_size))
+    def from_url(
+        cls, url: str, *, pool_size: int = 5, sqlite_busy_timeout: float = SQLITE_BUSY_TIMEOUT_SECONDS
+    ) -> Database:
+        return cls(make_engine(url, pool_size=pool_size, sqlite_busy_timeout=sqlite_busy_timeout))
 
     @property
     def dialect(self) -> str:

@@ -9,6 +9,7 @@ messages; RabbitMQ reports a count per queue; the in-memory broker keeps Python 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
@@ -47,6 +48,29 @@ def _redis(broker: RedisBroker, queue_name: str) -> QueueDepth:
             sent_ms = Message.decode(data).message_timestamp
             age = max(0.0, time.time() - sent_ms / 1000)
     return QueueDepth(queue_name, int(ready), int(delayed), int(dead), age)
+
+
+def oldest_unacknowledged_sent(broker: dramatiq.Broker, queue_name: str) -> float | None:
+    """When (epoch seconds) the oldest message of `queue_name` that no worker has finished was sent:
+    waiting in the queue, or fetched by a worker and not yet acknowledged (prefetched, or being
+    processed). None if there is none, or if the broker cannot tell (RabbitMQ, in-memory)."""
+    if not isinstance(broker, RedisBroker):
+        return None
+    namespace, client = broker.namespace, broker.client
+    key = f"{namespace}:{queue_name}"
+    workers: list[Any] = list(client.zrange(f"{namespace}:__heartbeats__", 0, -1))
+    with client.pipeline(transaction=False) as pipe:
+        pipe.lindex(key, 0)
+        for worker in workers:
+            name = worker.decode() if isinstance(worker, bytes) else str(worker)
+            pipe.smembers(f"{namespace}:__acks__.{name}.{queue_name}")
+        head, *fetched = pipe.execute()
+    ids = ([head] if head is not None else []) + [m for members in fetched for m in members]
+    if not ids:
+        return None
+    bodies = client.hmget(f"{key}.msgs", ids)
+    sent = [Message.decode(body).message_timestamp / 1000 for body in bodies if isinstance(body, bytes)]
+    return min(sent, default=None)
 
 
 def _stub(broker: StubBroker, queue_name: str) -> QueueDepth:
