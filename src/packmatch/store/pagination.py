@@ -104,12 +104,16 @@ def keyset_page(
     filters: Sequence[sa.ColumnElement[bool]],
     request: PageRequest,
     convert: Any,
+    *,
+    total: int | None = None,
 ) -> Page[Any]:
     """One page of `table` rows matching `filters`, newest first unless `request.order` is asc.
 
-    `convert` turns a result row into a domain value that has `created_at` and `id`.
+    `convert` turns a result row into a domain value that has `created_at` and `id`. `total`, if
+    the caller has it (store/counts.py), spares counting the rows (COUNT(*) grows with the table).
     """
-    total = conn.execute(sa.select(sa.func.count()).select_from(table).where(*filters)).scalar_one()
+    if total is None:
+        total = conn.execute(sa.select(sa.func.count()).select_from(table).where(*filters)).scalar_one()
     where, order = time_keyset_filter(table, request)
     query = sa.select(table).where(*filters, *where).order_by(*order).limit(request.limit + 1)
     rows = conn.execute(query).all()
