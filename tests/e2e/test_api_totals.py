@@ -10,11 +10,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from packmatch.bootstrap import Runtime
 from packmatch.services.history.counts import CountsDoctor, fold_counts
 from packmatch.services.history.retention import Retention, RetentionPolicy
+from packmatch.store.tables import package_runs
 from tests.e2e.conftest import Api, invoice
+from tests.e2e.test_history import cli
+
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 RUNS = "/v1/matching/packages/runs"
 
@@ -98,3 +103,39 @@ def test_delivery_totals_follow_finalizations_and_prunes(api: Api) -> None:
         total, seen = walked(api, deliveries, status=status)
         assert total == seen, status
     assert CountsDoctor(api.runtime.services.db).check().drifts == []
+
+
+# --- packmatch doctor counts -------------------------------------------------------------------
+
+
+def test_doctor_counts_reports_drift_one_line_each_and_fix_repairs_it(
+    api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PACKMATCH_DATABASE_URL", str(api.runtime.settings.database_url))
+    config = api.shipment_world(("required",))
+    runs = [final(api, config, {"invoice": [invoice()]}) for _ in range(3)]
+    assert cli(capsys, "doctor", "counts") == (0, "counts: no drift\n", "")
+    with api.runtime.services.db.transaction() as conn:  # behind the counts' back
+        conn.execute(sa.update(package_runs).values(status="failed"))
+
+    code, out, err = cli(capsys, "doctor", "counts")
+    assert code == 1
+    group = f"runs organization=acme package_config={config}"
+    assert out.splitlines() == [
+        f"{group} status=failed review_decision=none: counted 0, rows 3",
+        f"{group} status=passed review_decision=none: counted 3, rows 0",
+    ]
+    assert err.splitlines()[-1].startswith("packmatch: 2 count group(s) drift")  # above: the JSON logs
+    code, out, _ = cli(capsys, "doctor", "counts", "--fix")
+    assert (code, out.splitlines()[-1]) == (0, "counts: fixed 2 group(s)")
+    assert cli(capsys, "doctor", "counts")[:2] == (0, "counts: no drift\n")
+    assert walked(api, RUNS, status="failed") == (len(runs), len(runs))
+
+
+def test_doctor_counts_on_an_unreachable_database_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PACKMATCH_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    code, out, err = cli(capsys, "doctor", "counts")
+    assert (code, out) == (1, "")
+    assert err.splitlines()[-1].startswith("packmatch: database error")
