@@ -91,10 +91,7 @@ def insert_runs(conn: Connection, runs: Sequence[NewRunRows]) -> None:
     # counts: the accepted runs, one delta row per (organization, config)
     counts.add_runs(
         conn,
-        (
-            ((run.organization_id, run.package_config_id, RunStatus.RUNNING.value, None), 1)
-            for run, _, _ in runs
-        ),
+        (((run.organization_id, run.package_config_id, run.status.value, None), 1) for run, _, _ in runs),
     )
 
 
