@@ -18,7 +18,7 @@ def fold_counts(db: Database, batch: int = 10_000) -> int:
     with db.transaction() as conn:
         folded = store.compact(conn, batch)
     if folded:
-        log.info("counts_folded", rows=folded)
+        log.info("counts.folded", rows=folded)
     return folded
 
 
@@ -40,5 +40,5 @@ class CountsDoctor:
             if fix and drifts:
                 store.correct(conn, drifts)
         for d in drifts:
-            log.warning("counts_drift", counts=d.counts, counted=d.counted, actual=d.actual, fixed=fix)
+            log.warning("counts.drift", counts=d.counts, counted=d.counted, actual=d.actual, fixed=fix)
         return CountsCheck(drifts, fixed=fix and bool(drifts))
