@@ -27,6 +27,7 @@ import os
 import random
 import statistics
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -64,6 +65,7 @@ from packmatch.store import runs as store
 from packmatch.store.db import migrate
 from packmatch.store.pagination import PageRequest, keyset_page, time_cursor
 from packmatch.store.tables import package_runs
+from packmatch.worker.runner import InProcessWorker
 
 ADMIN = os.environ.get("PACKMATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 YEAR = timedelta(days=365)
@@ -243,6 +245,59 @@ def measure_prune(services: Services, admin: sa.Engine, url: str) -> None:
     )
 
 
+def pipeline_latency(runtime: Any, org: uuid.UUID, package: uuid.UUID, rate: float, seconds: float) -> str:
+    """Runs accepted at `rate` per second for `seconds` through `Runs.accept` and executed by the
+    in-process worker; accept→final p50/p99 from the runs' own times."""
+    services, since = runtime.services, datetime.now(UTC)
+    documents = {"invoice": [InputRow(document_id="doc_1", values={"ref": "REF0000001", "total": 1001.0})]}
+    count = int(rate * seconds)
+    started = time.perf_counter()
+    for i in range(count):
+        time.sleep(max(0.0, started + i / rate - time.perf_counter()))
+        services.runs.accept(org, package, documents)
+    runtime.broker.join(runtime.settings.queue_name, fail_fast=False)
+    with services.db.transaction() as conn:
+        rows = conn.execute(
+            sa.select(package_runs.c.created_at, package_runs.c.completed_at).where(
+                package_runs.c.created_at >= since, package_runs.c.completed_at.is_not(None)
+            )
+        ).all()
+    waits = sorted((done - created).total_seconds() * 1000 for created, done in rows)
+    p50, p99 = statistics.median(waits), waits[max(0, int(len(waits) * 0.99) - 1)]
+    return f"{len(waits)}/{count} runs final, accept→final p50 {p50:.0f} ms, p99 {p99:.0f} ms"
+
+
+def measure_pipeline_with_prune(
+    runtime: Any, org: uuid.UUID, package: uuid.UUID, args: argparse.Namespace
+) -> None:
+    """The pipeline at `--pipeline-rate` alone, then while the runs older than 3 months are pruned."""
+    with InProcessWorker(runtime.broker, threads=2):
+        _pipeline_with_prune(runtime, org, package, args)
+
+
+def _pipeline_with_prune(runtime: Any, org: uuid.UUID, package: uuid.UUID, args: argparse.Namespace) -> None:
+    alone = pipeline_latency(runtime, org, package, args.pipeline_rate, args.pipeline_seconds)
+    print(f"pipeline at {args.pipeline_rate}/s alone: {alone}", flush=True)
+    retention = Retention(runtime.services.db, RetentionPolicy(batch=500, include_awaiting_review=True))
+    result: dict[str, Any] = {}
+
+    def prune() -> None:
+        started = time.perf_counter()
+        result["pruned"], _ = retention.prune(retention.cutoffs(older_than=YEAR / 4))
+        result["seconds"] = time.perf_counter() - started
+
+    pruner = threading.Thread(target=prune)
+    pruner.start()
+    during = pipeline_latency(runtime, org, package, args.pipeline_rate, args.pipeline_seconds)
+    pruner.join()
+    pruned, seconds = result["pruned"], result["seconds"]
+    print(
+        f"pipeline at {args.pipeline_rate}/s while pruning: {during}; the prune: {pruned.runs:,} runs in "
+        f"{seconds:.1f} s = {pruned.runs / seconds * 60:,.0f} runs/min",
+        flush=True,
+    )
+
+
 def one_scale(n: int, args: argparse.Namespace) -> None:
     url, admin, name = scratch_database()
     settings = Settings(database_url=url, broker_url="memory://", log_format="json", rate_limit_per_minute=0)  # type: ignore[call-arg]
@@ -251,7 +306,7 @@ def one_scale(n: int, args: argparse.Namespace) -> None:
     try:
         org, package = world(services)
         seconds = populate(services, org, package, args, n)
-        fold_counts(services.db, batch=10_000_000)
+        fold_counts(services.db, groups=1_000_000)
         assert CountsDoctor(services.db).check().drifts == []
         with admin.connect() as conn:
             size = conn.execute(sa.text(f"SELECT pg_size_pretty(pg_database_size('{name}'))")).scalar_one()
@@ -263,6 +318,8 @@ def one_scale(n: int, args: argparse.Namespace) -> None:
         measure_lists(services, org, n, args.repeat)
         if args.prune:
             measure_prune(services, admin, url)
+        if args.pipeline_rate:
+            measure_pipeline_with_prune(runtime, org, package, args)
     finally:
         services.db.dispose()
         if not args.keep:
@@ -280,6 +337,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=60)
     parser.add_argument("--prune", action="store_true", help="then prune the older half and time it")
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
+    parser.add_argument(
+        "--pipeline-rate",
+        type=float,
+        default=0,
+        help="then runs/s through the worker, alone and during a prune",
+    )
+    parser.add_argument("--pipeline-seconds", type=float, default=30)
     args = parser.parse_args()
     configure_logging("json", "WARNING")
     print("| runs | list | new p50 ms | new p95 ms | old p50 ms | old p95 ms | old/new | total |")

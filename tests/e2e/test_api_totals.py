@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from packmatch.bootstrap import Runtime
 from packmatch.services.history.counts import CountsDoctor, fold_counts
 from packmatch.services.history.retention import Retention, RetentionPolicy
-from packmatch.store.tables import package_runs
+from packmatch.store.counts import RUN_GROUP
+from packmatch.store.tables import package_runs, run_counts
 from tests.e2e.conftest import Api, invoice
 from tests.e2e.test_history import cli
 
@@ -87,7 +88,11 @@ def test_run_totals_follow_accepts_reviews_prunes_and_a_deleted_config(api: Api)
     assert pruned.runs == 5  # the one awaiting review stays
     assert_run_totals(api, [one, two])
 
-    fold_counts(api.runtime.services.db)
+    assert fold_counts(api.runtime.services.db) > 0
+    with api.runtime.services.db.transaction() as conn:  # one row per group once folded
+        groups = conn.execute(sa.select(*(run_counts.c[g] for g in RUN_GROUP)).distinct()).all()
+        assert conn.execute(sa.select(sa.func.count()).select_from(run_counts)).scalar_one() == len(groups)
+    assert_run_totals(api, [one, two])
     assert api.client.delete(f"/v1/matching/packages/configs/{one}", headers=api.headers).status_code == 200
     assert walked(api, RUNS) == (0, 0)
     assert CountsDoctor(api.runtime.services.db).check().drifts == []

@@ -88,7 +88,7 @@ class Workload:
         self.retention.prune(self.retention.cutoffs(older_than=timedelta(0)))
 
     def fold(self, rng: random.Random) -> None:
-        fold_counts(self.services.db, batch=rng.choice([5, 50, 10_000]))
+        fold_counts(self.services.db, groups=rng.choice([1, 3, 1_000]))
 
     def run(self, seed: int, steps: int) -> None:
         rng = random.Random(seed)

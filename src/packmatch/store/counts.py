@@ -70,25 +70,28 @@ def total(conn: Connection, table: sa.Table, filters: Sequence[sa.ColumnElement[
 # --- Maintenance -------------------------------------------------------------------------------
 
 
-def _compact(conn: Connection, table: sa.Table, group: Sequence[str], batch: int) -> int:
+def _compact(conn: Connection, table: sa.Table, group: Sequence[str], groups: int) -> int:
     columns = [table.c[name] for name in group]
-    rows = conn.execute(sa.select(table.c.id, *columns).order_by(table.c.id).limit(batch)).all()
-    if len({tuple(row[1:]) for row in rows}) == len(rows):
-        return 0  # one row per group already: nothing to fold
+    # The groups with more than one row (a scan of the counts, which are groups plus recent
+    # deltas: small beside the rows they count), then all of their rows.
+    crowded = sa.select(*columns).group_by(*columns).having(sa.func.count() > 1).limit(groups).subquery()
+    same = sa.and_(*(table.c[name].is_not_distinct_from(crowded.c[name]) for name in group))
+    ids = list(conn.execute(sa.select(table.c.id).join(crowded, same)).scalars())
+    if not ids:
+        return 0
     # What this statement deleted is what is folded, so a second compactor cannot count twice.
-    gone = conn.execute(
-        sa.delete(table).where(table.c.id.in_([row.id for row in rows])).returning(*columns, table.c.n)
-    ).all()
+    gone = conn.execute(sa.delete(table).where(table.c.id.in_(ids)).returning(*columns, table.c.n)).all()
     folded = _deltas(group, ((tuple(row[:-1]), int(row[-1])) for row in gone))
     if folded:
         conn.execute(table.insert(), folded)
     return len(gone) - len(folded)
 
 
-def compact(conn: Connection, batch: int = 10_000) -> int:
-    """Fold up to `batch` delta rows of each counts table; returns how many rows went away."""
-    return _compact(conn, run_counts, RUN_GROUP, batch) + _compact(
-        conn, delivery_counts, DELIVERY_GROUP, batch
+def compact(conn: Connection, groups: int = 1_000) -> int:
+    """Fold the deltas of up to `groups` groups of each counts table into one row per group;
+    returns how many rows went away."""
+    return _compact(conn, run_counts, RUN_GROUP, groups) + _compact(
+        conn, delivery_counts, DELIVERY_GROUP, groups
     )
 
 

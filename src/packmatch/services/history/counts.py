@@ -13,10 +13,10 @@ from packmatch.store.db import Database
 log = get_logger(__name__)
 
 
-def fold_counts(db: Database, batch: int = 10_000) -> int:
+def fold_counts(db: Database, groups: int = 1_000) -> int:
     """Fold the deltas written since the last pass (one short transaction); rows that went away."""
     with db.transaction() as conn:
-        folded = store.compact(conn, batch)
+        folded = store.compact(conn, groups)
     if folded:
         log.info("counts.folded", rows=folded)
     return folded
