@@ -439,6 +439,7 @@ ONE_SHOT = frozenset(
         "export",
         "import",
         "secrets",
+        "doctor",
     }
 )
 

@@ -1,4 +1,4 @@
-"""`packmatch prune`, `packmatch export runs` and `packmatch import runs` (retention and the archive)."""
+"""`packmatch prune`, `export runs`, `import runs` (retention and the archive) and `doctor counts`."""
 
 from __future__ import annotations
 
@@ -140,6 +140,48 @@ def _import_runs(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+_SHOWN_AS = {"package_config_id": ("package_config", "pkg_"), "webhook_id": ("webhook", "whk_")}
+
+
+def _drift_line(drift: Any, organizations: dict[Any, str]) -> str:
+    parts = [drift.counts]
+    for name, value in drift.group.items():
+        if name == "organization_id":
+            parts.append(f"organization={organizations.get(value, value)}")
+        elif name in _SHOWN_AS:
+            label, prefix = _SHOWN_AS[name]
+            parts.append(f"{label}={prefix}{value}")
+        else:
+            parts.append(f"{name}={value if value is not None else 'none'}")
+    return " ".join(parts) + f": counted {drift.counted}, rows {drift.actual}"
+
+
+def _doctor_counts(args: argparse.Namespace, settings: Settings) -> int:
+    from packmatch.services.history.counts import CountsDoctor, fold_counts
+    from packmatch.store import retention as store
+
+    db = _database(settings)
+    try:
+        checked = CountsDoctor(db).check(fix=args.fix)
+        with db.transaction() as conn:
+            organizations = {ident: name for name, ident in store.organization_ids(conn).items()}
+        if checked.fixed:
+            fold_counts(db)
+    finally:
+        db.dispose()
+    for drift in checked.drifts:
+        print(_drift_line(drift, organizations))
+    if not checked.drifts:
+        print("counts: no drift")
+        return 0
+    if checked.fixed:
+        print(f"counts: fixed {len(checked.drifts)} group(s)")
+        return 0
+    return _refuse(
+        f"{len(checked.drifts)} count group(s) drift from their rows; `doctor counts --fix` repairs"
+    )
+
+
 def add_history_commands(commands: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     """Register the commands on the `packmatch` parser (`add` makes a handled top-level command)."""
     prune = add("prune", _prune, "delete final runs past retention, with everything they own")
@@ -160,3 +202,8 @@ def add_history_commands(commands: Any, add: Callable[..., argparse.ArgumentPars
     into = imports.add_parser("runs", help="runs from `packmatch export runs` (plain or gzip)")
     into.add_argument("file", metavar="FILE.jsonl")
     into.set_defaults(handler=_import_runs)
+    doctor = commands.add_parser("doctor", help="check what the database keeps beside the rows")
+    checks = doctor.add_subparsers(dest="doctor", required=True)
+    counts = checks.add_parser("counts", help="recount list totals from the rows; report (or --fix) drift")
+    counts.add_argument("--fix", action="store_true", help="correct the counts that drift")
+    counts.set_defaults(handler=_doctor_counts)

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from packmatch.domain.models import RunStatus
 from packmatch.logging import get_logger
+from packmatch.services.history.counts import fold_counts
 from packmatch.services.history.retention import RetentionJob
 from packmatch.services.pipeline import Pipeline
 from packmatch.services.ports import Clock, Publisher, utcnow
@@ -38,6 +39,7 @@ class ReconcileReport:
     expired: int = 0
     webhooks_relayed: int = 0
     pruned: int = 0
+    counts_folded: int = 0
 
 
 class Reconciler:
@@ -71,7 +73,8 @@ class Reconciler:
         redriven = self._redrive_stalled()
         relayed = self.deliveries.relay() if self.deliveries is not None else 0
         pruned = self.retention.prune_due() if self.retention is not None else 0
-        return ReconcileReport(redriven=redriven, expired=expired, webhooks_relayed=relayed, pruned=pruned)
+        folded = fold_counts(self.db)  # after the prune, so that its deltas are folded too
+        return ReconcileReport(redriven, expired, relayed, pruned, folded)
 
     def _expire_overdue(self) -> int:
         now = self.clock()

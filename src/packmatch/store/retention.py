@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from packmatch.domain.models import RunStatus
 from packmatch.domain.webhooks import DeliveryStatus
+from packmatch.store import counts
 from packmatch.store.tables import (
     UTCDateTime,
     match_results,
@@ -109,15 +110,25 @@ def delete_runs(conn: Connection, run_ids: Sequence[uuid.UUID]) -> PruneCounts:
         .where(match_results.c.matching_run_id.in_(of_runs))
     ).scalar_one()
     deliveries = conn.execute(
-        sa.delete(webhook_deliveries).where(webhook_deliveries.c.package_run_id.in_(ids))
-    ).rowcount
+        sa.delete(webhook_deliveries)
+        .where(webhook_deliveries.c.package_run_id.in_(ids))
+        .returning(*(webhook_deliveries.c[name] for name in counts.DELIVERY_GROUP))
+    ).all()
+    counts.add_deliveries(conn, ((counts.delivery_key(row), -1) for row in deliveries))
     # Deleted child first, explicitly: the same statements on SQLite and PostgreSQL, and each one
     # a set-based delete rather than a cascade fired row by row.
     conn.execute(sa.delete(match_results).where(match_results.c.matching_run_id.in_(of_runs)))
     matched = conn.execute(sa.delete(matching_runs).where(matching_runs.c.package_run_id.in_(ids))).rowcount
     conn.execute(sa.delete(run_slots).where(run_slots.c.run_id.in_(ids)))
-    runs = conn.execute(sa.delete(package_runs).where(package_runs.c.id.in_(ids))).rowcount
-    return PruneCounts(runs=runs, matching_runs=matched, results=int(results), deliveries=deliveries)
+    runs = conn.execute(
+        sa.delete(package_runs)
+        .where(package_runs.c.id.in_(ids))
+        .returning(*(package_runs.c[name] for name in counts.RUN_GROUP))
+    ).all()
+    counts.add_runs(conn, ((counts.run_key(row), -1) for row in runs))
+    return PruneCounts(
+        runs=len(runs), matching_runs=matched, results=int(results), deliveries=len(deliveries)
+    )
 
 
 def organization_ids(conn: Connection) -> dict[str, uuid.UUID]:
@@ -281,4 +292,6 @@ def import_run(conn: Connection, tree: Mapping[str, Any]) -> bool:
         rows = tables[table.name]
         if rows:
             conn.execute(sa.insert(table), rows)
+    counts.add_runs(conn, [(counts.run_key(run), 1)])
+    counts.add_deliveries(conn, ((counts.delivery_key(row), 1) for row in tables[webhook_deliveries.name]))
     return True

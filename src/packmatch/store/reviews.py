@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from packmatch.domain.models import MatchResult, PackageRun, RunStatus
 from packmatch.domain.reviews import ResultReview, Reviewer, ReviewRecord, ReviewStatus, RunReview
+from packmatch.store import counts
 from packmatch.store.pagination import Page, PageRequest, keyset_page
 from packmatch.store.runs import get_run, result_of
 from packmatch.store.tables import (
@@ -62,6 +63,7 @@ def record_run_review(
     conn: Connection, organization_id: uuid.UUID, run_id: uuid.UUID, review: RunReview, review_id: uuid.UUID
 ) -> None:
     who = review.reviewed_by
+    counts.move_run_review(conn, run_id, review.decision.value)
     conn.execute(
         package_runs.update()
         .where(package_runs.c.id == run_id)

@@ -30,6 +30,7 @@ from packmatch.domain.models import (
     SlotStatus,
 )
 from packmatch.domain.reviews import ResultReview, Reviewer, ReviewStatus, RunReview
+from packmatch.store import counts
 from packmatch.store.pagination import (
     Page,
     PageRequest,
@@ -37,7 +38,7 @@ from packmatch.store.pagination import (
     position_after,
     position_cursor,
 )
-from packmatch.store.tables import match_results, matching_runs, package_runs, run_slots
+from packmatch.store.tables import match_results, matching_runs, package_runs, run_counts, run_slots
 
 _SLOT_COLUMNS = [c for c in run_slots.c if c.name != "input_rows"]
 _RUN_COLUMNS = [c for c in package_runs.c if c.name != "snapshot"]
@@ -86,6 +87,11 @@ def insert_runs(conn: Connection, runs: Sequence[NewRunRows]) -> None:
             for run, _, inputs in runs
             for i, (slot, rows) in enumerate(zip(run.slots, inputs, strict=True))
         ],
+    )
+    # counts: the accepted runs, one delta row per (organization, config)
+    counts.add_runs(
+        conn,
+        (((run.organization_id, run.package_config_id, run.status.value, None), 1) for run, _, _ in runs),
     )
 
 
@@ -275,17 +281,21 @@ def list_runs(
     reviewed: bool | None = None,
     review_decision: ReviewStatus | None = None,
 ) -> Page[PackageRun]:
-    filters = [package_runs.c.organization_id == organization_id]
-    if package_config_id is not None:
-        filters.append(package_runs.c.package_config_id == package_config_id)
-    if status is not None:
-        filters.append(package_runs.c.status == status.value)
-    if reviewed is not None:
-        decision = package_runs.c.review_decision
-        filters.append(decision.is_not(None) if reviewed else decision.is_(None))
-    if review_decision is not None:
-        filters.append(package_runs.c.review_decision == review_decision.value)
-    page = keyset_page(conn, package_runs, filters, request, lambda row: row)
+    def filters(table: sa.Table) -> list[sa.ColumnElement[bool]]:  # on the runs or their counts
+        where = [table.c.organization_id == organization_id]
+        if package_config_id is not None:
+            where.append(table.c.package_config_id == package_config_id)
+        if status is not None:
+            where.append(table.c.status == status.value)
+        if reviewed is not None:
+            decision = table.c.review_decision
+            where.append(decision.is_not(None) if reviewed else decision.is_(None))
+        if review_decision is not None:
+            where.append(table.c.review_decision == review_decision.value)
+        return where
+
+    total = counts.total(conn, run_counts, filters(run_counts))
+    page = keyset_page(conn, package_runs, filters(package_runs), request, lambda row: row, total=total)
     slots = _slots_by_run(conn, [row.id for row in page.items])
     items = [_run(row, slots[row.id]) for row in page.items]
     return Page(items, page.total, page.limit, page.next_cursor)
@@ -463,6 +473,12 @@ def finalize_run(
     changed = conn.execute(_FINALIZE_RUN, values).first()
     if changed is None:
         return None
+    # counts: the run leaves `running` for its final status
+    org, config, decision = changed.organization_id, changed.package_config_id, changed.review_decision
+    counts.add_runs(
+        conn,
+        [((org, config, RunStatus.RUNNING.value, decision), -1), ((org, config, status.value, decision), 1)],
+    )
     return _run(changed, list(slots) if slots is not None else slots_of(conn, run_id))
 
 

@@ -420,3 +420,40 @@ review_exclusions = sa.Table(
         index=True,
     ),
 )
+
+
+def _count_id() -> sa.Column[Any]:
+    return sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)
+
+
+# List totals (SPEC §2 `pagination.total`) at constant cost: every transaction that adds, moves or
+# removes a run or a delivery inserts signed deltas here (never an UPDATE of a shared counter, so no
+# hot row); the reconciler folds each group's deltas into one row. A total is the sum over the
+# groups its filter selects (store/counts.py; `packmatch doctor counts` checks them against rows).
+run_counts = sa.Table(
+    "run_counts",
+    metadata,
+    _count_id(),
+    _org(),
+    sa.Column(
+        "package_config_id",
+        sa.Uuid,
+        sa.ForeignKey("package_configs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("review_decision", sa.String(16), nullable=True),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.Index("ix_run_counts_org_config_status", "organization_id", "package_config_id", "status"),
+)
+
+delivery_counts = sa.Table(
+    "delivery_counts",
+    metadata,
+    _count_id(),
+    _org(),
+    sa.Column("webhook_id", sa.Uuid, sa.ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.Index("ix_delivery_counts_webhook_status", "webhook_id", "status"),
+)

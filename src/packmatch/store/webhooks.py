@@ -18,8 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from packmatch.domain.webhooks import DeliveryJob, DeliveryStatus, Webhook, WebhookDelivery
+from packmatch.store import counts
 from packmatch.store.pagination import Page, PageRequest, keyset_page
-from packmatch.store.tables import webhook_deliveries, webhooks
+from packmatch.store.tables import delivery_counts, webhook_deliveries, webhooks
 
 PENDING = DeliveryStatus.PENDING.value
 _DELIVERY_COLUMNS = [
@@ -120,6 +121,7 @@ def active_webhooks(conn: Connection, organization_id: uuid.UUID) -> list[Webhoo
 def insert_deliveries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         conn.execute(webhook_deliveries.insert(), list(rows))
+        counts.add_deliveries(conn, ((counts.delivery_key(row), 1) for row in rows))
 
 
 def _delivery_of(organization_id: uuid.UUID, webhook_id: uuid.UUID) -> list[sa.ColumnElement[bool]]:
@@ -146,10 +148,27 @@ def list_deliveries(
     request: PageRequest,
     status: DeliveryStatus | None = None,
 ) -> Page[WebhookDelivery]:
-    filters = _delivery_of(organization_id, webhook_id)
-    if status is not None:
-        filters.append(webhook_deliveries.c.status == status.value)
-    return keyset_page(conn, webhook_deliveries, filters, request, _delivery)
+    def filters(table: sa.Table) -> list[sa.ColumnElement[bool]]:  # on the deliveries or their counts
+        where = [table.c.webhook_id == webhook_id, table.c.organization_id == organization_id]
+        if status is not None:
+            where.append(table.c.status == status.value)
+        return where
+
+    total = counts.total(conn, delivery_counts, filters(delivery_counts))
+    return keyset_page(conn, webhook_deliveries, filters(webhook_deliveries), request, _delivery, total=total)
+
+
+_MOVED = (webhook_deliveries.c.organization_id, webhook_deliveries.c.webhook_id)
+
+
+def _count_move(conn: Connection, moved: Any, before: str, after: str) -> bool:
+    """counts: a delivery whose guarded update matched (`moved`, its RETURNING row) changed status."""
+    if moved is None:
+        return False
+    if before != after:
+        org, hook = moved
+        counts.add_deliveries(conn, [((org, hook, before), -1), ((org, hook, after), 1)])
+    return True
 
 
 def _claimable(delivery_id: uuid.UUID, now: datetime) -> list[sa.ColumnElement[bool]]:
@@ -200,8 +219,9 @@ def record_success(conn: Connection, delivery_id: uuid.UUID, status_code: int, n
             delivered_at=now,
             updated_at=now,
         )
-    )
-    return changed.rowcount == 1
+        .returning(*_MOVED)
+    ).first()
+    return _count_move(conn, changed, PENDING, DeliveryStatus.DELIVERED.value)
 
 
 def record_failure(
@@ -214,6 +234,7 @@ def record_failure(
     now: datetime,
 ) -> bool:
     """A failed attempt, unless a later attempt (a worker that took over) or a success came first."""
+    status = PENDING if next_attempt_at is not None else DeliveryStatus.FAILED.value
     changed = conn.execute(
         webhook_deliveries.update()
         .where(
@@ -222,7 +243,7 @@ def record_failure(
             webhook_deliveries.c.attempts == attempt,
         )
         .values(
-            status=PENDING if next_attempt_at is not None else DeliveryStatus.FAILED.value,
+            status=status,
             last_status_code=status_code,
             last_error=error,
             next_attempt_at=next_attempt_at,
@@ -230,8 +251,9 @@ def record_failure(
             enqueued_at=None,
             updated_at=now,
         )
-    )
-    return changed.rowcount == 1
+        .returning(*_MOVED)
+    ).first()
+    return _count_move(conn, changed, PENDING, status)
 
 
 def claim_due(conn: Connection, now: datetime, requeue_before: datetime, limit: int) -> list[uuid.UUID]:
@@ -259,8 +281,16 @@ def claim_due(conn: Connection, now: datetime, requeue_before: datetime, limit: 
 
 def reset_for_redelivery(conn: Connection, delivery_id: uuid.UUID, now: datetime) -> None:
     """Due again now, whatever its state; the attempt count goes on (it is the failure token)."""
-    conn.execute(
+    of_delivery = webhook_deliveries.c.id == delivery_id
+    locked = sa.select(webhook_deliveries.c.status).where(of_delivery)
+    if conn.dialect.name == "postgresql":
+        locked = locked.with_for_update()
+    before = conn.execute(locked).scalar_one_or_none()
+    changed = conn.execute(
         webhook_deliveries.update()
-        .where(webhook_deliveries.c.id == delivery_id)
+        .where(of_delivery)
         .values(status=PENDING, next_attempt_at=now, enqueued_at=now, updated_at=now)
-    )
+        .returning(*_MOVED)
+    ).first()
+    if before is not None:
+        _count_move(conn, changed, before, PENDING)
