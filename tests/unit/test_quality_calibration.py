@@ -29,7 +29,7 @@ def _planted(rng: np.random.Generator, m: np.ndarray, u: np.ndarray, share: floa
 
 def _distribution(rng: np.random.Generator, top: float) -> np.ndarray:
     rest = rng.dirichlet(np.ones(LEVELS - 1)) * (1 - top)
-    return np.r_[top, rest]
+    return np.asarray(np.r_[top, rest], dtype=np.float64)
 
 
 @settings(max_examples=15, deadline=None)
