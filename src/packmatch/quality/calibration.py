@@ -34,15 +34,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import Field
 
 from packmatch.domain.models import (
     FieldMapping,
-    Frozen,
     InputRow,
     MatchingConfig,
     MissingPolicy,
@@ -53,6 +50,13 @@ from packmatch.engine.normalise import normalise_text
 from packmatch.engine.plan import MISSING_REASONS, Plan, confidence, field_scores, make_plan
 from packmatch.engine.scoring import Matcher
 from packmatch.quality import fellegi_sunter as fs
+from packmatch.quality.reports import (
+    CalibrationReport,
+    ConfigProposal,
+    Estimate,
+    FieldCalibration,
+    LevelEstimate,
+)
 
 __all__ = [
     "DEFAULT_SAMPLE_PAIRS",
@@ -75,62 +79,6 @@ TARGET_PRECISION = 0.99
 EVIDENCE_FLOOR = 0.01
 MIN_WEIGHT = 0.0001  # weights are > 0: a field without evidence keeps this much
 DIGITS = 4
-
-
-class LevelEstimate(Frozen):
-    """One agreement level of a field: the share of matches (m) and non-matches (u) there."""
-
-    level: str
-    m: float
-    u: float
-    log2_ratio: float
-
-
-class FieldCalibration(Frozen):
-    source: str
-    target: str
-    strategy: Strategy
-    m: float = Field(description="share of matches whose score is 1 (full agreement)")
-    u: float = Field(description="share of random pairs whose score is 1")
-    blank_share: float = Field(description="share of pairs with the value missing on a side")
-    weight: float = Field(description="proposed weight (all weights sum to 1)")
-    missing: MissingPolicy
-    levels: tuple[LevelEstimate, ...]
-    explanation: str
-
-
-class Estimate(Frozen):
-    """Precision, recall and F1 of the best candidates at a threshold, on the candidate pairs:
-    counted from labels, or expected under the fitted model."""
-
-    basis: Literal["labels", "model"]
-    threshold: float
-    precision: float
-    recall: float
-    f1: float
-
-
-class ConfigProposal(Frozen):
-    """A matching config body for `PUT /v1/matching/configs/{id}`."""
-
-    name: str
-    field_mappings: tuple[FieldMapping, ...]
-    threshold: float
-
-
-class CalibrationReport(Frozen):
-    method: Literal["unsupervised", "supervised"]
-    rows: int
-    candidate_pairs: int
-    random_pairs: int
-    match_share: float = Field(description="estimated share of matches among the candidate pairs")
-    iterations: int
-    converged: bool
-    fields: tuple[FieldCalibration, ...]
-    before: Estimate
-    after: Estimate
-    proposal: ConfigProposal
-    explanation: str
 
 
 def calibrate(
@@ -172,10 +120,10 @@ def calibrate(
         match_share=round(model.match_share, 6),
         iterations=model.iterations,
         converged=model.converged,
-        fields=tuple(fields),
+        fields=fields,
         before=outcome.estimate(_confidences(plan, rows, pairs), config.threshold),
         after=outcome.estimate(after_conf, threshold),
-        proposal=ConfigProposal(name=config.name, field_mappings=tuple(mappings), threshold=threshold),
+        proposal=ConfigProposal(name=config.name, field_mappings=mappings, threshold=threshold),
         explanation=_summary(labels is not None, model, threshold),
     )
 
@@ -363,7 +311,7 @@ def _field_report(
 ) -> FieldCalibration:
     m, u = float(model.m[f, 0]), float(model.u[f, 0])
     zero_m, zero_u = float(model.m[f, -1]), float(model.u[f, -1])
-    levels = tuple(
+    levels = [
         LevelEstimate(
             level=name,
             m=round(float(model.m[f, level]), 6),
@@ -371,7 +319,7 @@ def _field_report(
             log2_ratio=round(float(math.log2(model.m[f, level] / model.u[f, level])), 3),
         )
         for level, name in enumerate(fs.LEVEL_NAMES)
-    )
+    ]
     text = (
         f"{key}: scores 1 for {m:.1%} of matches and {u:.2%} of random pairs, so full agreement is "
         f"{m / u:,.0f}× more likely for a match ({math.log2(m / u):+.1f} bits); a score of 0 is "
