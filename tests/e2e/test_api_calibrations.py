@@ -105,3 +105,16 @@ def test_bounds_and_other_organizations(api: Api) -> None:
     error_body(api.post(path, json={"rows": rows, "sample_pairs": 10}), 400, "validation_error")
     error_body(api.post(path, json={"rows": [{"values": {}}] * 2001}), 400, "validation_error")
     error_body(api.other_organization().post(path, json={"rows": rows}), 404, "not_found")
+
+
+def test_propose_missing_false_keeps_the_policies(api: Api) -> None:
+    config, rows = _config(api)
+    for row in rows[:30]:
+        row["values"]["born"] = ""
+    body = {"rows": _unlabelled(rows), "propose_missing": False}
+    report = api.post(f"{CONFIGS}/{config['id']}/calibrations", json=body).json()
+    assert {m["missing"] for m in report["proposal"]["field_mappings"]} == {"mismatch"}
+    body["propose_missing"] = True
+    report = api.post(f"{CONFIGS}/{config['id']}/calibrations", json=body).json()
+    born = next(m for m in report["proposal"]["field_mappings"] if m["source"] == "born")
+    assert born["missing"] == "ignore"

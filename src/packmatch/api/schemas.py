@@ -181,6 +181,12 @@ class CalibrationCreate(Body):
         strict=True,
         description="Random input × reference pairs drawn to estimate the u probabilities.",
     )
+    propose_missing: bool = Field(
+        default=True,
+        strict=True,
+        description="false keeps each mapping's `missing` policy (`ignore` is matched by the full "
+        "scan for now: exact, but slower on big datasets).",
+    )
 
     def labels(self) -> list[str | None] | None:
         """The labels, or None when no row has one; rows labelled only in part → 400."""

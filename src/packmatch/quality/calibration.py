@@ -20,11 +20,14 @@ fits the Fellegi–Sunter model (:mod:`.fellegi_sunter`) to the scores:
    the Fellegi–Sunter match weight (exactly, for two-level fields without blanks), so ranking by
    confidence ranks by match weight. A `fuzzy` field's ``min_similarity`` becomes the lowest
    score whose level is still evidence *for* a match.
-4. **Missing.** ``ignore`` when a value is blank in ≥ :data:`IGNORE_FROM` of the pairs (a blank is
-   no evidence), else the config's own policy.
+4. **Missing.** ``ignore`` when a value is blank in ≥ ``ignore_from`` (default
+   :data:`IGNORE_FROM`) of the pairs (a blank is no evidence), else the config's own policy. Pass
+   ``ignore_from`` > 1 to keep the config's policies (``ignore`` is matched by the full scan for
+   now, decision 0013: slower on big datasets).
 5. **Threshold.** On the candidate pairs re-scored by the proposal: the threshold with the best F1
    among those whose precision is ≥ :data:`TARGET_PRECISION`, precision and recall estimated from
-   the model's match probabilities (or counted from the labels).
+   the model's match probabilities (or counted from the labels). An input row matches one
+   reference row at most, so the probabilities of a row's pairs are scaled to sum to ≤ 1.
 
 The result is a :class:`CalibrationReport` whose ``proposal`` is a config body the user may PUT;
 nothing is applied. Pure: values in, values out (the engine does the scoring).
@@ -89,6 +92,7 @@ def calibrate(
     *,
     sample_pairs: int = DEFAULT_SAMPLE_PAIRS,
     seed: int = 0,
+    ignore_from: float = IGNORE_FROM,
 ) -> CalibrationReport:
     """Propose weights, `missing` policies and a threshold for ``config`` (module docstring).
     ``labels[i]``, when given, is the reference row id that ``rows[i]`` truly matches, or None."""
@@ -106,7 +110,7 @@ def calibrate(
         truth = [i for i, (row, ref) in enumerate(pairs) if labels[row] == ref.id]
         model = _supervised(candidate_levels, truth, u)
     blanks = _blank_shares(candidate_levels, random_levels)
-    mappings, fields = _propose_mappings(plan, config.field_mappings, model, blanks)
+    mappings, fields = _propose_mappings(plan, config.field_mappings, model, blanks, ignore_from)
     posterior = fs.match_probability(candidate_levels, model.m, model.u, model.match_share)
     outcome = _Outcome(pairs, labels, posterior, len(rows))
     after_plan = make_plan(mappings)
@@ -263,7 +267,11 @@ def _blank_shares(*samples: fs.Levels) -> npt.NDArray[np.float64]:
 
 
 def _propose_mappings(
-    plan: Plan, mappings: Sequence[FieldMapping], model: fs.Model, blanks: npt.NDArray[np.float64]
+    plan: Plan,
+    mappings: Sequence[FieldMapping],
+    model: fs.Model,
+    blanks: npt.NDArray[np.float64],
+    ignore_from: float,
 ) -> tuple[list[FieldMapping], list[FieldCalibration]]:
     ratios = model.log2_ratio()
     bits: list[float] = []
@@ -282,7 +290,7 @@ def _propose_mappings(
     proposed, fields = [], []
     for f, mapping in enumerate(mappings):
         weight = max(round(bits[f] / total, DIGITS), MIN_WEIGHT)
-        missing = MissingPolicy.IGNORE if blanks[f] >= IGNORE_FROM else mapping.missing
+        missing = MissingPolicy.IGNORE if blanks[f] >= ignore_from else mapping.missing
         proposed.append(
             mapping.model_copy(update={"weight": weight, "options": options[f], "missing": missing})
         )
@@ -364,10 +372,11 @@ class _Outcome:
         self.rows = rows
         self.labelled = labels is not None
         if labels is None:
-            self.correct = posterior
-            best = np.zeros(rows)
-            np.maximum.at(best, self.row, posterior)
-            self.matches = float(best.sum())
+            # An input row matches one reference row at most: its pairs' probabilities share 1.
+            per_row = np.zeros(rows)
+            np.add.at(per_row, self.row, posterior)
+            self.correct = posterior / np.maximum(per_row[self.row], 1.0)
+            self.matches = float(np.minimum(per_row, 1.0).sum())
         else:
             self.correct = np.array([1.0 if labels[i] == ref.id else 0.0 for i, ref in pairs])
             self.matches = float(sum(1 for label in labels if label is not None))

@@ -16,7 +16,7 @@ from packmatch.domain.ids import Kind, format_id
 from packmatch.domain.models import InputRow, MatchingConfig
 from packmatch.errors import FieldProblem, NotFound, ValidationFailed
 from packmatch.logging import get_logger
-from packmatch.quality.calibration import CalibrationReport, calibrate
+from packmatch.quality.calibration import IGNORE_FROM, CalibrationReport, calibrate
 from packmatch.services.configs import MATCHING_NOT_FOUND
 from packmatch.store import configs as store
 from packmatch.store import reference_data as datasets
@@ -27,6 +27,7 @@ log = get_logger(__name__)
 MAX_ROWS = 2_000
 MAX_REFERENCE_ROWS = 100_000
 MAX_SAMPLE_PAIRS = 100_000
+KEEP_MISSING = 2.0  # no blank share reaches it: the config's `missing` policies stay
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class CalibrationRequest:
     rows: Sequence[InputRow]
     labels: Sequence[str | None] | None  # None: unsupervised
     sample_pairs: int
+    propose_missing: bool = True
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,14 @@ class Calibrations:
         if request.labels is not None:
             _check_labels(request.labels, {row.id for row in reference})
         started = time.perf_counter()
-        report = calibrate(config, reference, request.rows, request.labels, sample_pairs=request.sample_pairs)
+        report = calibrate(
+            config,
+            reference,
+            request.rows,
+            request.labels,
+            sample_pairs=request.sample_pairs,
+            ignore_from=IGNORE_FROM if request.propose_missing else KEEP_MISSING,
+        )
         log.info(
             "calibration.completed",
             matching_config_id=format_id(Kind.MATCHING_CONFIG, config.id),

@@ -93,6 +93,8 @@ def calibrations(
 ) -> dict[str, Any]:
     ident = parse_id(Kind.MATCHING_CONFIG, config_id)
     rows = [InputRow(document_id=f"row_{i}", values=row.values) for i, row in enumerate(body.rows)]
-    request = CalibrationRequest(rows=rows, labels=body.labels(), sample_pairs=body.sample_pairs)
+    request = CalibrationRequest(
+        rows=rows, labels=body.labels(), sample_pairs=body.sample_pairs, propose_missing=body.propose_missing
+    )
     done = services.calibrations.calibrate(principal.organization_id, ident, request)
     return presenters.calibration(done.config, done.report)
