@@ -274,12 +274,14 @@ def run_dataset(dataset: Dataset, with_splink: bool, calibrate: bool) -> dict[st
     tuned = tuned_config(dataset)
     scores["tuned"], _ = run_packmatch(dataset, tuned)
     if calibrate:
-        body, seconds = calibrated_config(dataset, tuned)
-        calibrated, _ = run_packmatch(dataset, body)
-        scores["calibrated"] = Score(
-            calibrated.precision, calibrated.recall, calibrated.f1, calibrated.seconds + seconds
-        )
-        print(f"    calibrated threshold {body['threshold']}", flush=True)
+        for name, base, indexed in (
+            ("calibrated", tuned, False),
+            ("cal-indexed", names_config(dataset), True),
+        ):
+            body, seconds = calibrated_config(dataset, base, indexed=indexed)
+            result, _ = run_packmatch(dataset, body)
+            scores[name] = Score(result.precision, result.recall, result.f1, result.seconds + seconds)
+            print(f"    {name} threshold {body['threshold']}", flush=True)
     if with_splink:
         scores["splink"] = run_splink(dataset)
     return scores

@@ -19,7 +19,9 @@ fits the Fellegi–Sunter model (:mod:`.fellegi_sunter`) to the scores:
    1. Since a field contributes weight × score, the row confidence is then an affine function of
    the Fellegi–Sunter match weight (exactly, for two-level fields without blanks), so ranking by
    confidence ranks by match weight. A `fuzzy` field's ``min_similarity`` becomes the lowest
-   score whose level is still evidence *for* a match.
+   score level whose evidence is worth the credit a linear score gives it (:func:`_cut_level`):
+   a street number off by one ("114 Sunset Avenue" vs "115 Sunset Lane", token_set_ratio ≈ 0.8)
+   is then no evidence rather than 80% of a match.
 4. **Missing.** ``ignore`` when a value is blank in ≥ ``ignore_from`` (default
    :data:`IGNORE_FROM`) of the pairs (a blank is no evidence), else the config's own policy. Pass
    ``ignore_from`` > 1 to keep the config's policies (``ignore`` is matched by the full scan for
@@ -80,7 +82,8 @@ TARGET_PRECISION = 0.99
 # m is taken as at least this in the weights: data is never perfect, so a field that no match in
 # the sample disagrees on is not infinitely telling (its disagreement costs log2(1% / u) at most).
 EVIDENCE_FLOOR = 0.01
-MIN_WEIGHT = 0.0001  # weights are > 0: a field without evidence keeps this much
+MIN_WEIGHT = 0.0001
+CREDIT_SHARE = 0.9  # see _cut_level  # weights are > 0: a field without evidence keeps this much
 DIGITS = 4
 
 
@@ -273,14 +276,11 @@ def _propose_mappings(
     blanks: npt.NDArray[np.float64],
     ignore_from: float,
 ) -> tuple[list[FieldMapping], list[FieldCalibration]]:
-    ratios = model.log2_ratio()
     bits: list[float] = []
     options = []
     for f, mapping in enumerate(mappings):
-        cut = _cut_level(ratios[f]) if mapping.strategy is Strategy.FUZZY else len(fs.LEVELS) - 2
-        low = slice(cut + 1, None)
-        top = math.log2(max(float(model.m[f, 0]), EVIDENCE_FLOOR) / float(model.u[f, 0]))
-        bottom = math.log2(max(float(model.m[f, low].sum()), EVIDENCE_FLOOR) / float(model.u[f, low].sum()))
+        cut = _cut_level(model, f) if mapping.strategy is Strategy.FUZZY else len(fs.LEVELS) - 2
+        top, bottom = _evidence(model, f, slice(0, 1)), _evidence(model, f, slice(cut + 1, None))
         bits.append(max(top - bottom, 0.0))
         extra: dict[str, object] = {}
         if mapping.strategy is Strategy.FUZZY:
@@ -298,13 +298,27 @@ def _propose_mappings(
     return proposed, fields
 
 
-def _cut_level(ratios: npt.NDArray[np.float64]) -> int:
-    """The last of the top levels that are all evidence for a match (log2 m/u > 0), at most ≥ 0.7."""
+def _evidence(model: fs.Model, f: int, levels: slice) -> float:
+    """log2 m/u of a field's levels taken together (m at least :data:`EVIDENCE_FLOOR`)."""
+    m = max(float(model.m[f, levels].sum()), EVIDENCE_FLOOR)
+    return math.log2(m / float(model.u[f, levels].sum()))
+
+
+def _cut_level(model: fs.Model, f: int) -> int:
+    """The lowest level a fuzzy field's ``min_similarity`` keeps: a score s ≥ the cut earns s·weight,
+    so each kept level's evidence must be worth at least :data:`CREDIT_SHARE` × its lower edge ×
+    the field's whole range (full agreement vs the levels cut away); at most the ``≥ 0.7`` level."""
+    top = _evidence(model, f, slice(0, 1))
     cut = 0
-    for level in range(1, 4):
-        if ratios[level] <= 0:
+    for candidate in range(1, 4):
+        bottom = _evidence(model, f, slice(candidate + 1, None))
+        whole = top - bottom
+        if whole <= 0 or any(
+            _evidence(model, f, slice(level, level + 1)) - bottom < CREDIT_SHARE * fs.LEVELS[level] * whole
+            for level in range(1, candidate + 1)
+        ):
             break
-        cut = level
+        cut = candidate
     return cut
 
 
