@@ -155,3 +155,13 @@ def test_the_proposal_is_a_config_body() -> None:
         set(m) == {"source", "target", "strategy", "weight", "options", "missing"}
         for m in body["field_mappings"]
     )
+
+
+def test_a_fuzzy_field_keeps_only_the_levels_worth_their_credit() -> None:
+    from packmatch.quality.calibration import _cut_level
+
+    u = np.array([[0.001, 0.001, 0.001, 0.05, 0.9, 0.047]])
+    telling = fs.Model(np.array([[0.5, 0.3, 0.15, 0.02, 0.02, 0.01]]), u, 0.2, 1, True)
+    near_misses = fs.Model(np.array([[0.5, 0.3, 0.002, 0.02, 0.168, 0.01]]), u, 0.2, 1, True)
+    assert fs.LEVELS[_cut_level(telling, 0)] == 0.85  # ≥ 0.85 is as telling as agreement, 0.7 is not
+    assert fs.LEVELS[_cut_level(near_misses, 0)] == 0.92  # 0.85–0.92 is as common in non-matches
