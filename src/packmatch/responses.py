@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from packmatch.domain import models as domain
 from packmatch.domain import webhooks as hooks
 from packmatch.domain.ids import Kind
+from packmatch.quality.reports import CalibrationReport
 
 UUID_PATTERN = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
@@ -436,3 +437,17 @@ class Health(Out):
 class Readiness(Out):
     status: Literal["ok"]
     checks: dict[str, Literal["ok"]]
+
+
+class CalibrationLinks(Out):
+    config: str
+
+
+class Calibration(CalibrationReport):
+    """`POST /v1/matching/configs/{id}/calibrations`: the report and the config version it is for."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, json_schema_extra={"additionalProperties": False})
+
+    matching_config_id: str
+    config_version: int
+    links: CalibrationLinks

@@ -85,6 +85,7 @@ NESTED: dict[str, dict[str, dict[int, type[BaseModel]]]] = {
     f"{presenters.PACKAGE_RUNS}/batch": {"post": {202: rm.PackageRunBatch}},
     f"{presenters.WEBHOOKS}/{{webhook_id}}/rotate-secret": {"post": {200: rm.CreatedWebhook}},
     f"{presenters.PACKAGE_RUNS}/{{run_id}}/review": {"post": {200: rm.PackageRun}},
+    f"{presenters.MATCHING_CONFIGS}/{{config_id}}/calibrations": {"post": {200: rm.Calibration}},
     f"{presenters.MATCHING_RUNS}/{{matching_run_id}}/results/review": {"post": {200: rm.ReviewedResults}},
     f"{presenters.MATCHING_RUNS}/{{matching_run_id}}/results/{{result_id}}": {"get": {200: rm.MatchResult}},
     f"{presenters.MATCHING_RUNS}/{{matching_run_id}}/results/{{result_id}}/review": {
@@ -100,7 +101,11 @@ NESTED: dict[str, dict[str, dict[int, type[BaseModel]]]] = {
 }
 # Creates that answer with many resources, so no `Location`.
 UNLOCATED = frozenset(
-    {f"{presenters.PACKAGE_RUNS}/batch", *(path for path in NESTED if path.endswith("/review"))}
+    {
+        f"{presenters.PACKAGE_RUNS}/batch",
+        f"{presenters.MATCHING_CONFIGS}/{{config_id}}/calibrations",
+        *(path for path in NESTED if path.endswith("/review")),
+    }
 )
 PATH_IDS = {
     "webhook_id": Kind.WEBHOOK,

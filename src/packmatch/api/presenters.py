@@ -24,6 +24,7 @@ from packmatch.domain.public import score as score
 from packmatch.domain.public import timestamp as timestamp
 from packmatch.domain.reviews import ReviewRecord
 from packmatch.domain.webhooks import Webhook, WebhookDelivery
+from packmatch.quality.reports import CalibrationReport
 from packmatch.store.pagination import Page
 
 T = TypeVar("T")
@@ -195,4 +196,15 @@ def webhook_delivery(delivery: WebhookDelivery) -> dict[str, Any]:
             "package_run": f"{PACKAGE_RUNS}/{run_id}",
             "redeliver": f"{self_link}/redeliver",
         },
+    }
+
+
+def calibration(config: MatchingConfig, report: CalibrationReport) -> dict[str, Any]:
+    """A calibration's answer: the report, for which config version, and a link to that config."""
+    config_id = format_id(Kind.MATCHING_CONFIG, config.id)
+    return {
+        "matching_config_id": config_id,
+        "config_version": config.version,
+        **report.model_dump(mode="json"),
+        "links": {"config": f"{MATCHING_CONFIGS}/{config_id}"},
     }

@@ -16,8 +16,16 @@ from packmatch.api import presenters
 from packmatch.domain import models as domain
 from packmatch.domain import reviews
 from packmatch.domain import webhooks as hooks
+from packmatch.quality.reports import (
+    CalibrationReport,
+    ConfigProposal,
+    Estimate,
+    FieldCalibration,
+    LevelEstimate,
+)
 from packmatch.responses import *  # noqa: F403 (the models, re-exported)
 from packmatch.responses import (
+    Calibration,
     CreatedWebhook,
     Deleted,
     Health,
@@ -129,6 +137,35 @@ def _record() -> Any:
     )  # fmt: skip
 
 
+def _calibration() -> CalibrationReport:
+    level = LevelEstimate(level="1", m=0.93, u=0.0012, log2_ratio=9.598)
+    field = FieldCalibration(
+        source="booking_reference",
+        target="reference",
+        strategy=domain.Strategy.EXACT,
+        m=0.93,
+        u=0.0012,
+        blank_share=0.04,
+        weight=1.0,
+        missing=domain.MissingPolicy.IGNORE,
+        levels=[level],
+        explanation="booking_reference: scores 1 for 93.0% of matches and 0.12% of random pairs, so full "
+        "agreement is 775× more likely for a match (+9.6 bits); a score of 0 is 5.0% vs 99.9% (-4.3 bits). "
+        "Weight 1. Blank in 4% of the pairs compared: missing ignore.",
+    )
+    mapping = domain.FieldMapping(
+        source="booking_reference", target="reference", strategy="exact", weight=1.0, missing="ignore"
+    )
+    before = Estimate(basis="model", threshold=0.85, precision=0.998, recall=0.91, f1=0.952)
+    return CalibrationReport(
+        method="unsupervised", rows=1000, candidate_pairs=4870, random_pairs=20000, match_share=0.18,
+        iterations=12, converged=True, fields=[field], before=before,
+        after=before.model_copy(update={"threshold": 0.72, "precision": 0.993, "recall": 0.981, "f1": 0.987}),
+        proposal=ConfigProposal(name="Invoice to booking", field_mappings=[mapping], threshold=0.72),
+        explanation="m probabilities by EM (12 iterations), u from random pairs; …",
+    )  # fmt: skip
+
+
 def _listed(item: dict[str, Any]) -> dict[str, Any]:
     return presenters.page(StorePage(items=[item], total=1, limit=20, next_cursor=None), lambda x: x)
 
@@ -165,6 +202,7 @@ def examples() -> dict[Any, dict[str, Any]]:
         WebhookDelivery: presenters.webhook_delivery(values["webhook_delivery"]),
         RunReviewRecord: presenters.run_review_record(_record()),
         ResultReviewRecord: presenters.result_review_record(_record()),
+        Calibration: presenters.calibration(values["matching_config"], _calibration()),
     }
     pages: dict[type[BaseModel], dict[str, Any]] = {
         ReferenceDataList: _listed(shown[ReferenceData]),

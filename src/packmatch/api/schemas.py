@@ -32,6 +32,9 @@ from packmatch.domain.models import (
 from packmatch.domain.values import nested_problems
 from packmatch.domain.webhooks import WebhookEvent
 from packmatch.errors import FieldProblem, ValidationFailed
+from packmatch.quality.calibration import DEFAULT_SAMPLE_PAIRS
+from packmatch.services.calibrations import MAX_ROWS as CALIBRATION_MAX_ROWS
+from packmatch.services.calibrations import MAX_SAMPLE_PAIRS as CALIBRATION_MAX_SAMPLE_PAIRS
 
 MAX_ROWS_PER_TYPE = 1000
 MAX_SLOTS = 50
@@ -158,6 +161,47 @@ class FieldMappingIn(Body):
 
     def to_domain(self) -> FieldMapping:
         return FieldMapping(**self.model_dump())
+
+
+class CalibrationRowIn(Body):
+    values: JsonObject
+    reference_row_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
+        default=None,
+        description="The reference row this input truly matches, or null for none. Give it on every "
+        "row or on none: labelled rows make the calibration supervised.",
+    )
+
+
+class CalibrationCreate(Body):
+    rows: list[CalibrationRowIn] = Field(min_length=1, max_length=CALIBRATION_MAX_ROWS)
+    sample_pairs: int = Field(
+        default=DEFAULT_SAMPLE_PAIRS,
+        ge=1_000,
+        le=CALIBRATION_MAX_SAMPLE_PAIRS,
+        strict=True,
+        description="Random input × reference pairs drawn to estimate the u probabilities.",
+    )
+    propose_missing: bool = Field(
+        default=True,
+        strict=True,
+        description="false keeps each mapping's `missing` policy (`ignore` is matched by the full "
+        "scan for now: exact, but slower on big datasets).",
+    )
+
+    def labels(self) -> list[str | None] | None:
+        """The labels, or None when no row has one; rows labelled only in part → 400."""
+        labelled = ["reference_row_id" in row.model_fields_set for row in self.rows]
+        if not any(labelled):
+            return None
+        if not all(labelled):
+            message = "Give reference_row_id (a row id or null) on every row or on none."
+            problems = [
+                FieldProblem(f"rows[{i}].reference_row_id", message)
+                for i, ok in enumerate(labelled)
+                if not ok
+            ]
+            raise ValidationFailed(message, details=problems[:20])
+        return [row.reference_row_id for row in self.rows]
 
 
 class MatchingConfigCreate(Body):

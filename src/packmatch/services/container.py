@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from packmatch.sealing import SecretBox
 from packmatch.services.accounts import DEFAULT_KEY_CACHE_SECONDS, Accounts
+from packmatch.services.calibrations import Calibrations
 from packmatch.services.configs import Configs
 from packmatch.services.matching_runs import MatchingRuns
 from packmatch.services.pipeline import Pipeline
@@ -30,6 +31,7 @@ class Services:
     accounts: Accounts
     reference_data: ReferenceData
     configs: Configs
+    calibrations: Calibrations
     runs: Runs
     run_batches: RunBatches
     matching_runs: MatchingRuns
@@ -79,6 +81,7 @@ class Services:
             accounts=Accounts(db, clock, key_cache_seconds=key_cache_seconds),
             reference_data=ReferenceData(db, clock),
             configs=Configs(db, clock),
+            calibrations=Calibrations(db),
             runs=runs,
             run_batches=RunBatches(runs),
             matching_runs=MatchingRuns(db),

@@ -8,8 +8,10 @@ from fastapi import APIRouter, Response
 
 from packmatch.api import presenters
 from packmatch.api.deps import PageDep, PrincipalDep, ServicesDep
-from packmatch.api.schemas import MatchingConfigCreate, MatchingConfigReplace
+from packmatch.api.schemas import CalibrationCreate, MatchingConfigCreate, MatchingConfigReplace
 from packmatch.domain.ids import Kind, parse_id
+from packmatch.domain.models import InputRow
+from packmatch.services.calibrations import MAX_REFERENCE_ROWS, MAX_ROWS, CalibrationRequest
 from packmatch.services.configs import MatchingConfigInput, MatchingConfigReplacement
 
 router = APIRouter(prefix=presenters.MATCHING_CONFIGS, tags=["matching configs"])
@@ -75,3 +77,24 @@ def replace(
 def delete(config_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
     services.configs.delete_matching(principal.organization_id, parse_id(Kind.MATCHING_CONFIG, config_id))
     return {"deleted": True}
+
+
+@router.post(
+    "/{config_id}/calibrations",
+    summary="Propose weights, missing policies and a threshold for a matching config",
+    description="Fits the Fellegi–Sunter model to the config's reference data and the input rows "
+    "given (unsupervised, by EM), or counts on the labels when every row has `reference_row_id`. "
+    "Answers 200 with per-field m/u probabilities, weights and explanations, precision/recall "
+    f"estimates before and after, and `proposal`: a config body for PUT. Nothing is applied. "
+    f"Synchronous: at most {MAX_ROWS:,} rows, and reference data of at most {MAX_REFERENCE_ROWS:,} rows.",
+)
+def calibrations(
+    config_id: str, body: CalibrationCreate, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    ident = parse_id(Kind.MATCHING_CONFIG, config_id)
+    rows = [InputRow(document_id=f"row_{i}", values=row.values) for i, row in enumerate(body.rows)]
+    request = CalibrationRequest(
+        rows=rows, labels=body.labels(), sample_pairs=body.sample_pairs, propose_missing=body.propose_missing
+    )
+    done = services.calibrations.calibrate(principal.organization_id, ident, request)
+    return presenters.calibration(done.config, done.report)
