@@ -1,16 +1,16 @@
 """Match quality: how good a matching config is on rows whose right answer is known.
 
 - :mod:`.labels`: :class:`LabelledRow`, an input row with the reference row it should match (or none).
-- :mod:`.report`: :class:`EvaluationReport`, the one shape of an evaluation's answer (also the API's).
-- :mod:`.evaluation`: :func:`evaluate` matches labelled rows with the real engine and counts.
+- :mod:`.evaluation`: :func:`evaluate` matches labelled rows with the real engine and counts; its
+  answer is :class:`packmatch.domain.evaluations.EvaluationReport` (re-exported here).
 
 Pure like the engine: values in, values out; it imports only :mod:`packmatch.domain` and
 :mod:`packmatch.engine`.
 """
 
+from packmatch.domain.evaluations import EvaluationReport, Miss, MissKind, QualityMetrics
 from packmatch.quality.evaluation import THRESHOLDS, Outcome, evaluate, outcomes, report
 from packmatch.quality.labels import LabelledRow
-from packmatch.quality.report import EvaluationReport, Miss, MissKind, QualityMetrics
 
 __all__ = [
     "THRESHOLDS",

@@ -4,7 +4,7 @@ Each row is matched once by :class:`packmatch.engine.Matcher` — the same match
 worker uses for a slot, without review exclusions (an evaluation measures the config, not past
 reviews). A row's answer at any threshold ``t`` follows from that one match: its top candidate if
 the candidate's confidence is ≥ ``t``, else nothing. So the whole curve costs one match per row.
-How answers count is in :mod:`.report`.
+How answers count is in :mod:`packmatch.domain.evaluations`.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from packmatch.domain.evaluations import EvaluationReport, Miss, MissKind, QualityMetrics
 from packmatch.domain.models import Candidate, Evidence, InputRow, MatchingConfig, ReferenceRow, RowMatch
 from packmatch.engine.index import ReferenceIndex
 from packmatch.engine.plan import Plan, candidate, make_plan
 from packmatch.engine.scoring import Matcher
 from packmatch.quality.labels import LabelledRow
-from packmatch.quality.report import EvaluationReport, Miss, MissKind, QualityMetrics
 
 __all__ = ["MAX_MISSES", "THRESHOLDS", "Outcome", "evaluate", "metrics_at", "outcomes", "report"]
 

@@ -1,4 +1,6 @@
-"""What an evaluation reports: one pydantic model, :class:`EvaluationReport`, also the API's shape.
+"""Evaluations of a matching config on labelled rows: the record (:class:`Evaluation`, its status
+and progress) and what it reports (:class:`EvaluationReport`, one model that is also the API's shape).
+The work is done by :func:`packmatch.quality.evaluate`.
 
 How a labelled row counts at a threshold ``t`` (the engine's top candidate is its answer, exactly as
 a run's ``matched_reference_row_id``: it counts only when its confidence is ≥ ``t``):
@@ -22,9 +24,10 @@ record linkage). ``precision = tp / (tp + fp)`` (``null`` when the engine links 
 
 from __future__ import annotations
 
+import uuid
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from packmatch.domain.models import Candidate, Evidence
 
@@ -85,3 +88,42 @@ class EvaluationReport(_Frozen):
     best_f1: float | None
     precision_99_threshold: float | None  # the lowest curve threshold with precision ≥ 0.99; null: none
     worst_misses: tuple[Miss, ...]  # up to 20, at ``threshold``
+
+
+# --- the record of one evaluation (SPEC-style resource `eval_…`) -------------------------------
+
+
+class EvaluationStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    ERROR = "error"
+
+
+FINAL_EVALUATION_STATUSES = frozenset({EvaluationStatus.DONE, EvaluationStatus.ERROR})
+
+
+class EvaluationSource(StrEnum):
+    ROWS = "rows"  # a JSON body of labelled rows
+    CSV = "csv"  # a CSV upload with a `reference_row_id` column
+    REVIEWS = "reviews"  # the config's recorded review decisions
+
+
+class EvaluationProgress(_Frozen):
+    done: int = Field(ge=0)
+    total: int = Field(ge=0)
+
+
+class Evaluation(_Frozen):
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    matching_config_id: uuid.UUID
+    matching_config_version: int  # the version evaluated (a snapshot taken when it was accepted)
+    source: EvaluationSource
+    status: EvaluationStatus
+    progress: EvaluationProgress
+    report: EvaluationReport | None = None  # set when `done`
+    error: str | None = None  # set when `error`
+    created_at: AwareDatetime
+    started_at: AwareDatetime | None = None
+    completed_at: AwareDatetime | None = None
