@@ -215,3 +215,28 @@ def test_evaluation_counts_what_a_full_scan_answers(
         )
     m = result.metrics
     assert (m.tp, m.fp, m.fn, m.tn) == _recount(flat, threshold)
+
+
+def test_labels_from_reviews_prefer_an_approval_then_the_newest() -> None:
+    from datetime import UTC, datetime
+
+    from packmatch.domain.evaluations import ReviewedRow
+    from packmatch.domain.reviews import ReviewStatus
+    from packmatch.quality import labels_from_reviews
+
+    def at(minute: int) -> datetime:
+        return datetime(2024, 9, 14, 10, minute, tzinfo=UTC)
+
+    reviewed = [
+        ReviewedRow("d1", {"n": "old"}, ReviewStatus.APPROVED, "r1", at(1)),
+        ReviewedRow("d1", {"n": "new"}, ReviewStatus.REJECTED, "r2", at(5)),
+        ReviewedRow("d2", {"n": "x"}, ReviewStatus.REJECTED, "r3", at(3)),
+        ReviewedRow("d3", {"n": "a"}, ReviewStatus.APPROVED, "r1", at(2)),
+        ReviewedRow("d3", {"n": "b"}, ReviewStatus.APPROVED, "r2", at(4)),
+    ]
+    labels = labels_from_reviews(reviewed)
+    assert [(row.values, row.reference_row_id) for row in labels] == [
+        ({"n": "old"}, "r1"),
+        ({"n": "b"}, "r2"),
+        ({"n": "x"}, None),
+    ]

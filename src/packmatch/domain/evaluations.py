@@ -25,11 +25,14 @@ record linkage). ``precision = tp / (tp + fp)`` (``null`` when the engine links 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from enum import StrEnum
+from typing import Any, NamedTuple
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from packmatch.domain.models import Candidate, Evidence
+from packmatch.domain.reviews import ReviewStatus
 
 
 class _Frozen(BaseModel):
@@ -127,3 +130,15 @@ class Evaluation(_Frozen):
     created_at: AwareDatetime
     started_at: AwareDatetime | None = None
     completed_at: AwareDatetime | None = None
+
+
+class ReviewedRow(NamedTuple):
+    """One reviewed result of a matching config, as evaluation labels are made from it: the input
+    row's values and the result's current decision (`approved` with its reference row, or
+    `rejected`)."""
+
+    document_id: str
+    values: dict[str, Any]
+    status: ReviewStatus
+    reference_row_id: str | None
+    reviewed_at: datetime

@@ -10,7 +10,7 @@ Pure like the engine: values in, values out; it imports only :mod:`packmatch.dom
 
 from packmatch.domain.evaluations import EvaluationReport, Miss, MissKind, QualityMetrics
 from packmatch.quality.evaluation import THRESHOLDS, Outcome, evaluate, outcomes, report
-from packmatch.quality.labels import LabelledRow
+from packmatch.quality.labels import LabelledRow, labels_from_reviews
 
 __all__ = [
     "THRESHOLDS",
@@ -21,6 +21,7 @@ __all__ = [
     "Outcome",
     "QualityMetrics",
     "evaluate",
+    "labels_from_reviews",
     "outcomes",
     "report",
 ]
