@@ -21,6 +21,7 @@ class Kind(StrEnum):
     REQUEST = "req"
     API_KEY = "key"
     REVIEW = "rev"
+    EVALUATION = "eval"
 
 
 _LABELS = {
@@ -35,6 +36,7 @@ _LABELS = {
     Kind.REQUEST: "request",
     Kind.API_KEY: "API key",
     Kind.REVIEW: "review",
+    Kind.EVALUATION: "evaluation",
 }
 
 

@@ -457,3 +457,32 @@ delivery_counts = sa.Table(
     sa.Column("n", sa.BigInteger, nullable=False),
     sa.Index("ix_delivery_counts_webhook_status", "webhook_id", "status"),
 )
+
+# Evaluations of a matching config on labelled rows (docs/api.md, Evaluations). `config` is the
+# matching config as it was when the evaluation was accepted; `rows` the labelled rows (JSON
+# `{"values", "reference_row_id"}`), read once by the worker; `report` is set when it is done.
+evaluations = sa.Table(
+    "evaluations",
+    metadata,
+    _id(),
+    _org(),
+    sa.Column(
+        "matching_config_id",
+        sa.Uuid,
+        sa.ForeignKey("matching_configs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("matching_config_version", sa.Integer, nullable=False),
+    sa.Column("config", JSONType, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("progress_done", sa.Integer, nullable=False),
+    sa.Column("progress_total", sa.Integer, nullable=False),
+    sa.Column("rows", JSONType, nullable=False),
+    sa.Column("report", JSONType, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    _created(),
+    sa.Column("started_at", UTCDateTime, nullable=True),
+    sa.Column("completed_at", UTCDateTime, nullable=True),
+    sa.Index("ix_evaluations_config_created", "matching_config_id", "created_at", "id"),
+)
