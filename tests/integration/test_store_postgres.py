@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from packmatch.bootstrap import Runtime
-from packmatch.domain.models import Candidate, MatchResult, RunStatus, SlotStatus
+from packmatch.domain.models import Candidate, RowMatch, RunStatus, SlotStatus
 from packmatch.services.ports import utcnow
 from packmatch.store import runs as store
 from packmatch.store.db import alembic_config, migrate
@@ -40,36 +40,22 @@ def accept(runtime: Runtime, world: World, rows: int = 2) -> store.SlotJob:
     documents = {"invoice": [invoice_row(i) for i in range(rows)]}
     run = runtime.services.runs.accept(world.organization_id, world.package_config_id, documents)
     with runtime.services.db.transaction() as conn:
-        job = store.start_slot(conn, run.id, 0, utcnow())
+        job = store.slot_job(conn, run.id, 0, utcnow())
     assert job is not None
     return job
 
 
-def completion(job: store.SlotJob, matching_run_id: uuid.UUID) -> store.SlotCompletion:
-    now = utcnow()
-    results = [
-        MatchResult(
-            id=uuid.uuid4(),
-            matching_run_id=matching_run_id,
-            position=i,
-            document_id=row.document_id,
-            extraction_row_id=None,
-            matched=True,
-            matched_reference_row_id="BK-0",
-            confidence=0.9,
-            candidates=(Candidate(reference_row_id="BK-0", confidence=0.9, evidence={}),),
-            created_at=now,
-        )
-        for i, row in enumerate(job.rows)
+def completion(job: store.SlotJob) -> store.SlotCompletion:
+    candidate = Candidate(reference_row_id="BK-0", confidence=0.9, evidence={})
+    matches = [
+        RowMatch(matched=True, matched_reference_row_id="BK-0", confidence=0.9, candidates=(candidate,))
     ]
-    return store.SlotCompletion(
-        matching_run_id=matching_run_id,
-        status=SlotStatus.MATCHED,
-        confidence=0.9,
-        rows_matched=len(results),
-        avg_confidence=0.9,
-        results=results,
-    )
+    return store.SlotCompletion(SlotStatus.MATCHED, 0.9, matches * len(job.rows), {})
+
+
+def count(runtime: Runtime, table: sa.Table) -> int:
+    with runtime.services.db.transaction() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
 
 
 def test_migrate_is_idempotent_and_matches_the_tables(postgres_url: str) -> None:
@@ -105,30 +91,55 @@ def test_a_slot_completes_once_however_often_it_is_delivered(runtime: Runtime, w
     job = accept(runtime, world)
     db = runtime.services.db
     with db.transaction() as conn:
-        again = store.start_slot(conn, job.run_id, 0, utcnow())
-    assert again is not None
-    first_id = job.matching_run_id
-    assert again.matching_run_id == first_id  # a redelivery reuses the slot's matching run
+        again = store.slot_job(conn, job.run_id, 0, utcnow())
+    assert again is not None  # a second delivery before the first completed reads the same job
     with db.transaction() as conn:
-        assert store.complete_slot(conn, job.run_id, 0, completion(job, first_id), utcnow()) == 0
+        assert store.complete_slot(conn, job, completion(job), utcnow()) == 0
     with db.transaction() as conn:
-        assert store.complete_slot(conn, job.run_id, 0, completion(job, first_id), utcnow()) is None
-    with db.transaction() as conn:
-        count = conn.execute(sa.select(sa.func.count()).select_from(match_results)).scalar_one()
-    assert count == len(job.rows)
+        assert store.complete_slot(conn, again, completion(again), utcnow()) is None
+        assert store.slot_job(conn, job.run_id, 0, utcnow()) is None  # a later one finds it resolved
+    assert (count(runtime, matching_runs), count(runtime, match_results)) == (1, len(job.rows))
+    run = runtime.services.runs.get(world.organization_id, job.run_id)
+    assert run.slots[0].matching_run_id == job.matching_run_id
+
+
+def test_a_matching_run_left_running_by_the_previous_release_is_completed(
+    runtime: Runtime, world: World
+) -> None:
+    """Before this release a slot's matching run was created `running` when the slot started."""
+    job = accept(runtime, world)
+    with runtime.services.db.transaction() as conn:
+        conn.execute(matching_runs.insert().values(**legacy_matching_run(job, world)))
+        assert store.complete_slot(conn, job, completion(job), utcnow()) == 0
+    with runtime.services.db.transaction() as conn:
+        found = conn.execute(sa.select(matching_runs.c.id, matching_runs.c.status)).one()
+    assert tuple(found) == (job.matching_run_id, "completed")
+    assert count(runtime, match_results) == len(job.rows)
+
+
+def legacy_matching_run(job: store.SlotJob, world: World) -> dict[str, object]:
+    return {
+        "id": uuid.uuid4(),
+        "organization_id": world.organization_id,
+        "package_run_id": job.run_id,
+        "document_type": "invoice",
+        "matching_config_id": job.slot.matching_config_id,
+        "status": "running",
+        "rows_processed": 0,
+        "rows_matched": 0,
+        "created_at": utcnow(),
+    }
 
 
 def test_concurrent_completions_of_one_slot_have_one_winner(runtime: Runtime, world: World) -> None:
     job = accept(runtime, world)
-    matching_run_id = job.matching_run_id
     barrier = threading.Barrier(4)
     outcomes: list[int | None] = []
 
     def complete() -> None:
         barrier.wait()
         with runtime.services.db.transaction() as conn:
-            done = completion(job, matching_run_id)
-            outcomes.append(store.complete_slot(conn, job.run_id, 0, done, utcnow()))
+            outcomes.append(store.complete_slot(conn, job, completion(job), utcnow()))
 
     threads = [threading.Thread(target=complete) for _ in range(4)]
     for thread in threads:
@@ -149,20 +160,11 @@ def test_a_run_is_finalized_exactly_once(runtime: Runtime, world: World) -> None
 
 
 def test_one_matching_run_per_slot_is_enforced_by_the_database(runtime: Runtime, world: World) -> None:
-    job = accept(runtime, world)  # started the slot's matching run
-    row = {
-        "id": uuid.uuid4(),
-        "organization_id": world.organization_id,
-        "package_run_id": job.run_id,
-        "document_type": "invoice",
-        "matching_config_id": job.slot.matching_config_id,
-        "status": "running",
-        "rows_processed": 0,
-        "rows_matched": 0,
-        "created_at": utcnow(),
-    }
+    job = accept(runtime, world)
+    with runtime.services.db.transaction() as conn:
+        store.complete_slot(conn, job, completion(job), utcnow())
     with pytest.raises(sa.exc.IntegrityError), runtime.services.db.transaction() as conn:
-        conn.execute(matching_runs.insert().values(**row))
+        conn.execute(matching_runs.insert().values(**legacy_matching_run(job, world)))
 
 
 def test_runs_list_newest_first_and_filters_by_status(runtime: Runtime, world: World) -> None:
@@ -182,3 +184,25 @@ def test_another_organization_cannot_read_a_run(runtime: Runtime, world: World) 
     with runtime.services.db.transaction() as conn:
         assert store.get_run(conn, other.organization_id, job.run_id) is None
         assert store.get_run(conn, world.organization_id, job.run_id) is not None
+
+
+def test_a_pooled_connection_the_server_closed_is_replaced_before_use(
+    runtime: Runtime, postgres_url: str
+) -> None:
+    """No ping on every checkout (`store.db._check_out`), yet a server restart or a terminated
+    backend never reaches the first statement of the next transaction."""
+    db = runtime.services.db
+    with db.transaction() as conn:
+        pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+    admin = sa.create_engine(postgres_url, poolclass=sa.NullPool)
+    try:
+        with admin.begin() as conn:
+            assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
+        with admin.connect() as conn:  # the backend is gone once the server stops listing it
+            gone = sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
+            while conn.execute(gone, {"pid": pid}).scalar_one():
+                conn.rollback()
+    finally:
+        admin.dispose()
+    with db.transaction() as conn:
+        assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() != pid

@@ -4,8 +4,9 @@ Every step is idempotent: it reads the truth from the database and changes only 
 pending, so a message delivered twice or late does nothing the second time.
 
 Round trips are what a run costs (benchmarks/README.md), so the normal path is short: `Runs.accept`
-sends the slots' messages itself once its transaction commits; a slot reads its job and starts its
-matching run in one transaction and records its results in a second, and the transaction that
+sends the slots' messages itself once its transaction commits; a slot reads its job, matches and
+records its matching run and results in one transaction (on PostgreSQL, for slots of up to
+`ROWS_IN_ONE_TRANSACTION` rows: it holds no lock while it matches), and the transaction that
 resolves a run's last slot also gives the run its verdict. `fan_out` and `finalize` messages are
 what the reconciler sends to re-drive a run that stalled.
 """
@@ -23,7 +24,6 @@ from sqlalchemy.engine import Connection
 from packmatch.domain.models import (
     InputRow,
     MatchingConfig,
-    MatchResult,
     PackageRun,
     PassCriteria,
     RowMatch,
@@ -47,6 +47,9 @@ Exclusions = Mapping[str, tuple[str, ...]]
 # A slot that runs longer than this records progress again, so that the reconciler (which re-drives
 # runs without progress for PACKMATCH_STALL_SECONDS, far above this) does not run it twice.
 PROGRESS_EVERY_SECONDS = 5.0
+# A slot with more rows than this matches outside a transaction (benchmarks/README.md: its read and
+# write transactions cost nothing next to its matching, and no transaction stays open for seconds).
+ROWS_IN_ONE_TRANSACTION = 100
 
 
 def send_slots(publisher: Publisher, run_id: uuid.UUID, positions: Sequence[int]) -> None:
@@ -139,39 +142,59 @@ class Pipeline:
         send_slots(self.publisher, run_id, positions)
 
     def execute_slot(self, run_id: uuid.UUID, position: int) -> None:
-        with self.db.transaction() as conn:
-            job = store.start_slot(conn, run_id, position, self.clock())
+        """One transaction per slot on the normal path: read the job, match, record the outcome
+        (guarded: a second delivery finds the slot resolved and writes nothing)."""
+        with self.db.connection() as conn:
+            job = store.slot_job(conn, run_id, position, self.clock())
             if job is None:
                 return
             # Rejected (document, reference row) pairs of this config: never candidates again.
             excluded = review_store.exclusions(
                 conn, job.slot.matching_config_id, (r.document_id for r in job.rows)
             )
+            self._before_matching(conn, job)
+            finalized = self._match_and_complete(conn, job, excluded)
+            conn.commit()
+        if finalized is not None:
+            finalized.report(self.metrics, self.publisher)
+
+    def _before_matching(self, conn: Connection, job: store.SlotJob) -> None:
+        """End the read transaction before matching when keeping it open could hurt: a long slot
+        (an open transaction for its whole matching), SQLite (a read snapshot that goes stale blocks
+        the write), a run whose progress clock is old (restarted now, so that the reconciler does
+        not re-drive a slot that has just begun)."""
+        stale = (job.started_at - job.progress_at).total_seconds() >= PROGRESS_EVERY_SECONDS
+        if stale:
+            store.touch_progress(conn, job.run_id, job.started_at)
+        if stale or len(job.rows) > ROWS_IN_ONE_TRANSACTION or conn.dialect.name != "postgresql":
+            conn.commit()
+
+    def _match_and_complete(
+        self, conn: Connection, job: store.SlotJob, excluded: Exclusions
+    ) -> Finalized | None:
         config = job.snapshot.matching_configs[job.slot.matching_config_id]
-        matching_run_id = job.matching_run_id
         started = time.perf_counter()
         bound = log.bind(
-            run_id=str(run_id),
+            run_id=str(job.run_id),
             document_type=job.slot.document_type,
-            matching_run_id=str(matching_run_id),
+            matching_run_id=str(job.matching_run_id),
         )
         bound.info("slot.started", rows=len(job.rows))
         matcher = Matcher(config, self._reference_rows(config))
-        matches = self._match_rows(run_id, matcher, job.rows, excluded)
-        done = _completion(matching_run_id, job.rows, matches, self.clock(), excluded)
+        matches = self._match_rows(job.run_id, matcher, job.rows, excluded)
+        outcome = slot_outcome(matches)
+        done = store.SlotCompletion(outcome.status, outcome.confidence, matches, excluded)
+        now = self.clock()
+        remaining = store.complete_slot(conn, job, done, now)
         criteria = job.snapshot.package_config.pass_criteria
-        with self.db.transaction() as conn:
-            now = self.clock()
-            remaining = store.complete_slot(conn, run_id, position, done, now)
-            finalized = finalize_in(conn, run_id, now, criteria=criteria) if remaining == 0 else None
+        finalized = finalize_in(conn, job.run_id, now, criteria=criteria) if remaining == 0 else None
         seconds = time.perf_counter() - started
         if remaining is None:
             bound.info("slot.duplicate_ignored", duration_ms=round(seconds * 1000, 1))
-            return
+            return None
         self.metrics.slot_completed(done.status, seconds)
         bound.info("slot.completed", status=done.status.value, duration_ms=round(seconds * 1000, 1))
-        if finalized is not None:
-            finalized.report(self.metrics, self.publisher)
+        return finalized
 
     def _match_rows(
         self, run_id: uuid.UUID, matcher: Matcher, rows: Sequence[InputRow], excluded: Exclusions
@@ -220,37 +243,3 @@ class Pipeline:
             return False
         finalized.report(self.metrics, self.publisher)
         return True
-
-
-def _completion(
-    matching_run_id: uuid.UUID,
-    rows: Sequence[InputRow],
-    matches: Sequence[RowMatch],
-    now: datetime,
-    excluded: Exclusions,
-) -> store.SlotCompletion:
-    outcome = slot_outcome(matches)
-    results = [
-        MatchResult(
-            id=uuid.uuid4(),
-            matching_run_id=matching_run_id,
-            position=i,
-            document_id=row.document_id,
-            extraction_row_id=row.extraction_row_id,
-            matched=m.matched,
-            matched_reference_row_id=m.matched_reference_row_id,
-            confidence=m.confidence,
-            candidates=m.candidates,
-            created_at=now,
-            excluded_by_review=excluded.get(row.document_id, ()),
-        )
-        for i, (row, m) in enumerate(zip(rows, matches, strict=True))
-    ]
-    return store.SlotCompletion(
-        matching_run_id=matching_run_id,
-        status=outcome.status,
-        confidence=outcome.confidence,
-        rows_matched=sum(1 for m in matches if m.matched),
-        avg_confidence=sum(m.confidence for m in matches) / len(matches) if matches else None,
-        results=results,
-    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import select
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +35,41 @@ def _sqlite_pragmas(busy_timeout: float) -> Any:
     return on_connect
 
 
+# A pooled connection idle for longer than this is pinged (a round trip) before it is used again;
+# one in use since is trusted unless its socket says otherwise (`_check_out`).
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
+def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _check_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """What `pool_pre_ping` guards against, without its round trip on every checkout (a tenth of a
+    worker's CPU went to transactions and pings, benchmarks/README.md). A server that closes a
+    connection (restart, `pg_terminate_backend`, idle timeout) sends a notice and a FIN, so the
+    socket of an idle connection turns readable: then, or after a long idle, ping; a connection
+    that fails the ping is replaced (SQLAlchemy retries the checkout with a new one). A
+    connection that breaks while in use fails its statement as before: a transient error, retried."""
+    idle = time.monotonic() - record.info.get("idle_since", time.monotonic())
+    if idle < PING_AFTER_IDLE_SECONDS and not _readable(dbapi_connection):
+        return
+    try:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        dbapi_connection.rollback()
+    except Exception as exc:
+        raise sa.exc.DisconnectionError(str(exc)) from exc
+
+
+def _readable(dbapi_connection: Any) -> bool:
+    try:
+        ready, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(ready)
+
+
 def make_engine(
     url: str, *, pool_size: int = 5, sqlite_busy_timeout: float = SQLITE_BUSY_TIMEOUT_SECONDS
 ) -> Engine:
@@ -41,15 +78,17 @@ def make_engine(
         engine = sa.create_engine(url, connect_args=connect_args, hide_parameters=True)
         sa.event.listen(engine, "connect", _sqlite_pragmas(sqlite_busy_timeout))
         return engine
-    return sa.create_engine(
+    engine = sa.create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size * 2,
-        pool_pre_ping=True,
         pool_recycle=1800,
         # Bound values are input rows: never let them reach an error message or a log line.
         hide_parameters=True,
     )
+    sa.event.listen(engine, "checkin", _checked_in)
+    sa.event.listen(engine, "checkout", _check_out)
+    return engine
 
 
 class Database:
@@ -71,6 +110,13 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """One pooled connection for a use case that commits itself (`conn.commit()`, possibly more
+        than once); whatever it has not committed when the block ends is rolled back."""
+        with self.engine.connect() as conn:
             yield conn
 
     def ping(self) -> None:

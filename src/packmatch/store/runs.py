@@ -8,7 +8,7 @@ in the same transaction. A duplicate or late delivery finds nothing to change an
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,6 +24,7 @@ from packmatch.domain.models import (
     MatchingRunStatus,
     MatchResult,
     PackageRun,
+    RowMatch,
     RunSnapshot,
     RunStatus,
     SlotResult,
@@ -46,16 +47,17 @@ _RUN_COLUMNS = [c for c in package_runs.c if c.name != "snapshot"]
 
 @dataclass(frozen=True)
 class SlotJob:
-    """Everything a worker needs to execute one slot."""
+    """Everything a worker needs to execute one pending slot."""
 
     run_id: uuid.UUID
     organization_id: uuid.UUID
-    run_status: RunStatus
     position: int
     slot: SlotResult
     snapshot: RunSnapshot
     rows: tuple[InputRow, ...]
-    matching_run_id: uuid.UUID
+    progress_at: datetime  # the run's progress clock when the slot was read
+    started_at: datetime
+    matching_run_id: uuid.UUID  # the id its matching run gets if this delivery completes the slot
 
 
 def insert_run(
@@ -144,6 +146,7 @@ _SLOT_JOB = (
         package_runs.c.organization_id,
         package_runs.c.status.label("run_status"),
         package_runs.c.snapshot,
+        package_runs.c.progress_at,
     )
     .join(package_runs, package_runs.c.id == run_slots.c.run_id)
     .where(run_slots.c.run_id == sa.bindparam("p_run_id"), run_slots.c.position == sa.bindparam("p_position"))
@@ -152,10 +155,6 @@ _TOUCH_RUN = (
     package_runs.update()
     .where(package_runs.c.id == sa.bindparam("p_run_id"), package_runs.c.status == RunStatus.RUNNING.value)
     .values(progress_at=sa.bindparam("p_now"))
-)
-_MATCHING_RUN_OF_SLOT = sa.select(matching_runs.c.id).where(
-    matching_runs.c.package_run_id == sa.bindparam("p_run_id"),
-    matching_runs.c.document_type == sa.bindparam("p_document_type"),
 )
 _PENDING_SLOT = [
     run_slots.c.run_id == sa.bindparam("p_run_id"),
@@ -186,17 +185,6 @@ _COUNT_DOWN = (
     .values(slots_pending=package_runs.c.slots_pending - 1, progress_at=sa.bindparam("p_now"))
     .returning(package_runs.c.slots_pending)
 )
-_MATCHING_RUN_DONE = (
-    matching_runs.update()
-    .where(matching_runs.c.id == sa.bindparam("p_id"))
-    .values(
-        status=MatchingRunStatus.COMPLETED.value,
-        rows_processed=sa.bindparam("p_rows_processed"),
-        rows_matched=sa.bindparam("p_rows_matched"),
-        avg_confidence=sa.bindparam("p_avg_confidence"),
-        completed_at=sa.bindparam("p_now"),
-    )
-)
 _FINALIZE_RUN = (
     package_runs.update()
     .where(package_runs.c.id == sa.bindparam("p_run_id"), package_runs.c.status == RunStatus.RUNNING.value)
@@ -208,12 +196,43 @@ _FINALIZE_RUN = (
     )
     .returning(*_RUN_COLUMNS)
 )
-_START_MATCHING_RUN = {
-    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(matching_runs)
-    .on_conflict_do_nothing(index_elements=["package_run_id", "document_type"])
-    .returning(matching_runs.c.id)
-    for dialect in (postgresql, sqlite)
+_MATCHING_RUN_FIELDS = (
+    "id",
+    "organization_id",
+    "package_run_id",
+    "document_type",
+    "matching_config_id",
+    "status",
+    "rows_processed",
+    "rows_matched",
+    "avg_confidence",
+    "started_at",
+    "completed_at",
+    "error",
+    "created_at",
+)
+
+
+_MATCHING_RUN_SLOT = ("package_run_id", "document_type")
+
+
+def _record_matching_run(dialect: Any) -> Any:
+    """A slot's matching run, written once, complete, in the transaction that completes the slot.
+
+    The conflict is a `running` one that a worker of the previous release created when the slot
+    started (none has results: those come with completion): it becomes this one, id included."""
+    insert = dialect.insert(matching_runs).values({f: sa.bindparam(f"p_{f}") for f in _MATCHING_RUN_FIELDS})
+    return insert.on_conflict_do_update(
+        index_elements=list(_MATCHING_RUN_SLOT),
+        set_={f: insert.excluded[f] for f in _MATCHING_RUN_FIELDS if f not in _MATCHING_RUN_SLOT},
+    )
+
+
+_RECORD_MATCHING_RUN = {
+    "postgresql": _record_matching_run(postgresql),
+    "sqlite": _record_matching_run(sqlite),
 }
+_INSERT_RESULTS = match_results.insert()
 
 
 def _reviewer(m: Any) -> Reviewer | None:
@@ -316,53 +335,25 @@ def mark_fanned_out(conn: Connection, run_id: uuid.UUID, now: datetime) -> list[
     return list(rows.scalars())
 
 
-def start_slot(conn: Connection, run_id: uuid.UUID, position: int, now: datetime) -> SlotJob | None:
-    """A pending slot of a running run, ready to execute: its matching run exists (created once;
-    a redelivery reuses it) and the run's progress clock restarts. None if there is nothing to do."""
+def slot_job(conn: Connection, run_id: uuid.UUID, position: int, now: datetime) -> SlotJob | None:
+    """A pending slot of a running run, ready to execute; None if there is nothing to do. Reads only:
+    what the slot records is written by `complete_slot`, with a guard against a second delivery."""
     found = conn.execute(_SLOT_JOB, {"p_run_id": run_id, "p_position": position}).first()
     if found is None or found.run_status != RunStatus.RUNNING.value:
         return None
-    slot = _slot(found)
-    if slot.status is not SlotStatus.PENDING:
+    if found.status != SlotStatus.PENDING.value:
         return None
-    job = SlotJob(
+    return SlotJob(
         run_id=run_id,
         organization_id=found.organization_id,
-        run_status=RunStatus(found.run_status),
         position=position,
-        slot=slot,
+        slot=_slot(found),
         snapshot=RunSnapshot.model_validate(found.snapshot),
         rows=tuple(InputRow.model_validate(r) for r in found.input_rows),
-        matching_run_id=_start_matching_run(conn, found, slot, now),
+        progress_at=found.progress_at,
+        started_at=now,
+        matching_run_id=uuid.uuid4(),
     )
-    touch_progress(conn, run_id, now)  # a slot that has started is progress
-    return job
-
-
-def _start_matching_run(conn: Connection, found: Any, slot: SlotResult, now: datetime) -> uuid.UUID:
-    statement = _START_MATCHING_RUN["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
-    created: uuid.UUID | None = conn.execute(
-        statement,
-        {
-            "id": uuid.uuid4(),
-            "organization_id": found.organization_id,
-            "package_run_id": found.run_id,
-            "document_type": slot.document_type,
-            "matching_config_id": slot.matching_config_id,
-            "status": MatchingRunStatus.RUNNING.value,
-            "rows_processed": 0,
-            "rows_matched": 0,
-            "started_at": now,
-            "created_at": now,
-        },
-    ).scalar_one_or_none()
-    if created is not None:
-        return created
-    existing = conn.execute(
-        _MATCHING_RUN_OF_SLOT, {"p_run_id": found.run_id, "p_document_type": slot.document_type}
-    )
-    matching_run_id: uuid.UUID = existing.scalar_one()
-    return matching_run_id
 
 
 def touch_progress(conn: Connection, run_id: uuid.UUID, now: datetime) -> None:
@@ -382,74 +373,119 @@ def _resolve_slot(conn: Connection, guarded: sa.Update, values: dict[str, Any], 
 
 @dataclass(frozen=True)
 class SlotCompletion:
-    matching_run_id: uuid.UUID
+    """What matching a slot's rows produced: the engine's answer for each row, in input order."""
+
     status: SlotStatus
     confidence: float
-    rows_matched: int
-    avg_confidence: float | None
-    results: Sequence[MatchResult]
+    matches: Sequence[RowMatch]
+    excluded: Mapping[str, tuple[str, ...]]  # document id → reference rows left out by reviews
+
+    @property
+    def rows_matched(self) -> int:
+        return sum(1 for m in self.matches if m.matched)
 
 
-def complete_slot(
-    conn: Connection, run_id: uuid.UUID, position: int, done: SlotCompletion, now: datetime
-) -> int | None:
-    slot = {"p_run_id": run_id, "p_position": position}
-    completion = {"p_status": done.status.value, "p_confidence": done.confidence}
-    remaining = _resolve_slot(
-        conn, _COMPLETE_SLOT, {**slot, **completion, "p_matching_run_id": done.matching_run_id}, now
-    )
+def complete_slot(conn: Connection, job: SlotJob, done: SlotCompletion, now: datetime) -> int | None:
+    """Record a slot's outcome, its matching run and its results (four statements, the results one
+    bulk insert); returns the run's remaining pending slots, or None if the slot was no longer pending
+    (another delivery completed it: this one's transaction writes nothing)."""
+    matching_run_id = job.matching_run_id
+    values = {
+        "p_run_id": job.run_id,
+        "p_position": job.position,
+        "p_status": done.status.value,
+        "p_confidence": done.confidence,
+        "p_matching_run_id": matching_run_id,
+    }
+    remaining = _resolve_slot(conn, _COMPLETE_SLOT, values, now)
     if remaining is None:
         return None
-    if done.results:
-        conn.execute(
-            match_results.insert(),
-            [
-                {
-                    **r.model_dump(mode="python", exclude={"candidates", "review", "excluded_by_review"}),
-                    "candidates": [c.model_dump(mode="json") for c in r.candidates],
-                    "excluded_by_review": list(r.excluded_by_review),
-                }
-                for r in done.results
-            ],
-        )
-    conn.execute(
-        _MATCHING_RUN_DONE,
-        {
-            "p_id": done.matching_run_id,
-            "p_rows_processed": len(done.results),
-            "p_rows_matched": done.rows_matched,
-            "p_avg_confidence": done.avg_confidence,
-            "p_now": now,
-        },
-    )
+    conn.execute(_RECORD_MATCHING_RUN[_dialect(conn)], _matching_run_values(job, done, matching_run_id, now))
+    if done.matches:
+        conn.execute(_INSERT_RESULTS, _result_values(job, done, matching_run_id, now))
     return remaining
 
 
+def _dialect(conn: Connection) -> str:
+    return "postgresql" if conn.dialect.name == "postgresql" else "sqlite"
+
+
+def _matching_run_values(
+    job: SlotJob, done: SlotCompletion, matching_run_id: uuid.UUID, now: datetime
+) -> dict[str, Any]:
+    matches = done.matches
+    values = {
+        "id": matching_run_id,
+        "organization_id": job.organization_id,
+        "package_run_id": job.run_id,
+        "document_type": job.slot.document_type,
+        "matching_config_id": job.slot.matching_config_id,
+        "status": MatchingRunStatus.COMPLETED.value,
+        "rows_processed": len(matches),
+        "rows_matched": done.rows_matched,
+        "avg_confidence": sum(m.confidence for m in matches) / len(matches) if matches else None,
+        "started_at": job.started_at,
+        "completed_at": now,
+        "error": None,
+        "created_at": job.started_at,
+    }
+    return {f"p_{k}": v for k, v in values.items()}
+
+
+def _result_values(
+    job: SlotJob, done: SlotCompletion, matching_run_id: uuid.UUID, now: datetime
+) -> list[dict[str, Any]]:
+    """One `match_results` row per input row, straight from the engine's values (no model between)."""
+    excluded = done.excluded
+    return [
+        {
+            "id": uuid.uuid4(),
+            "matching_run_id": matching_run_id,
+            "position": i,
+            "document_id": row.document_id,
+            "extraction_row_id": row.extraction_row_id,
+            "matched": m.matched,
+            "matched_reference_row_id": m.matched_reference_row_id,
+            "confidence": m.confidence,
+            "candidates": [c.model_dump(mode="json") for c in m.candidates],
+            "created_at": now,
+            "excluded_by_review": list(excluded.get(row.document_id, ())),
+        }
+        for i, (row, m) in enumerate(zip(job.rows, done.matches, strict=True))
+    ]
+
+
+_FAILING_SLOT = (
+    sa.select(run_slots.c.document_type, run_slots.c.matching_config_id, package_runs.c.organization_id)
+    .join(package_runs, package_runs.c.id == run_slots.c.run_id)
+    .where(run_slots.c.run_id == sa.bindparam("p_run_id"), run_slots.c.position == sa.bindparam("p_position"))
+)
+
+
 def fail_slot(conn: Connection, run_id: uuid.UUID, position: int, error: str, now: datetime) -> int | None:
-    """Mark a pending slot `error` (and its matching run `failed`, if one was started)."""
-    slot = conn.execute(
-        sa.select(run_slots.c.document_type).where(
-            run_slots.c.run_id == run_id, run_slots.c.position == position
-        )
-    ).first()
+    """Mark a pending slot `error`, with a `failed` matching run that says why."""
+    slot = conn.execute(_FAILING_SLOT, {"p_run_id": run_id, "p_position": position}).first()
     if slot is None:
         return None
-    matching_run_id = conn.execute(
-        _MATCHING_RUN_OF_SLOT, {"p_run_id": run_id, "p_document_type": slot.document_type}
-    ).scalar_one_or_none()
-    values = {
-        "p_run_id": run_id,
-        "p_position": position,
-        "p_error": error,
-        "p_matching_run_id": matching_run_id,
-    }
+    values = {"p_run_id": run_id, "p_position": position, "p_error": error, "p_matching_run_id": uuid.uuid4()}
     remaining = _resolve_slot(conn, _FAIL_SLOT, values, now)
-    if remaining is not None and matching_run_id is not None:
-        conn.execute(
-            matching_runs.update()
-            .where(matching_runs.c.id == matching_run_id)
-            .values(status=MatchingRunStatus.FAILED.value, error=error, completed_at=now)
-        )
+    if remaining is not None:
+        failed = {
+            "id": values["p_matching_run_id"],
+            "organization_id": slot.organization_id,
+            "package_run_id": run_id,
+            "document_type": slot.document_type,
+            "matching_config_id": slot.matching_config_id,
+            "status": MatchingRunStatus.FAILED.value,
+            "rows_processed": 0,
+            "rows_matched": 0,
+            "avg_confidence": None,
+            "started_at": None,
+            "completed_at": now,
+            "error": error,
+            "created_at": now,
+        }
+        conn.execute(_RECORD_MATCHING_RUN[_dialect(conn)], {f"p_{k}": v for k, v in failed.items()})
     return remaining
 
 
