@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from packmatch.domain import models as domain
 from packmatch.domain import webhooks as hooks
+from packmatch.domain.calibrations import CalibrationReport
 from packmatch.domain.ids import Kind
-from packmatch.quality.reports import CalibrationReport
 
 UUID_PATTERN = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from packmatch.domain.calibrations import CalibrationReport
 from packmatch.domain.ids import Kind, format_id
 from packmatch.domain.models import (
     MatchingConfig,
@@ -24,7 +25,6 @@ from packmatch.domain.public import score as score
 from packmatch.domain.public import timestamp as timestamp
 from packmatch.domain.reviews import ReviewRecord
 from packmatch.domain.webhooks import Webhook, WebhookDelivery
-from packmatch.quality.reports import CalibrationReport
 from packmatch.store.pagination import Page
 
 T = TypeVar("T")

@@ -16,7 +16,7 @@ from packmatch.api import presenters
 from packmatch.domain import models as domain
 from packmatch.domain import reviews
 from packmatch.domain import webhooks as hooks
-from packmatch.quality.reports import (
+from packmatch.domain.calibrations import (
     CalibrationReport,
     ConfigProposal,
     Estimate,

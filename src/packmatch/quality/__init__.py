@@ -5,7 +5,8 @@
   answer is :class:`packmatch.domain.evaluations.EvaluationReport` (re-exported here).
 - :mod:`.fellegi_sunter`: the Fellegi–Sunter model; u from random pairs, m by EM or from labels.
 - :mod:`.calibration`: a proposed config (weights, `missing`, threshold) learnt from the data.
-- :mod:`.reports`: the calibration report (pydantic only, shared with `packmatch.responses`).
+- the calibration report lives in :mod:`packmatch.domain.calibrations` (pydantic only, shared with
+  `packmatch.responses`, which a client-only install imports without numpy).
 
 Pure like the engine: values in, values out; it imports only :mod:`packmatch.domain` and
 :mod:`packmatch.engine`.

@@ -43,6 +43,13 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from packmatch.domain.calibrations import (
+    CalibrationReport,
+    ConfigProposal,
+    Estimate,
+    FieldCalibration,
+    LevelEstimate,
+)
 from packmatch.domain.models import (
     FieldMapping,
     InputRow,
@@ -55,13 +62,6 @@ from packmatch.engine.normalise import normalise_text
 from packmatch.engine.plan import MISSING_REASONS, Plan, confidence, field_scores, make_plan
 from packmatch.engine.scoring import Matcher
 from packmatch.quality import fellegi_sunter as fs
-from packmatch.quality.reports import (
-    CalibrationReport,
-    ConfigProposal,
-    Estimate,
-    FieldCalibration,
-    LevelEstimate,
-)
 
 __all__ = [
     "DEFAULT_SAMPLE_PAIRS",

@@ -133,8 +133,9 @@ async function decideResult(slot, result, etag, status, referenceRowId) {
   state.busy = true;
   try {
     await api.reviewResult(slot.matching_run_id, result.id, body, etag);
-    say(`Row ${result.document_id}: ${status}${referenceRowId ? " " + referenceRowId : ""}.`);
     await openBundle(state.open.run.id, { keepNotes: true });
+    // Said once the bundle shows the decision and takes the next one (a press while reloading is ignored).
+    say(`Row ${result.document_id}: ${status}${referenceRowId ? " " + referenceRowId : ""}.`);
   } catch (error) {
     fail(error);
     if (error.status === 412) await openBundle(state.open.run.id, { keepNotes: true }).then(() => alarm(describe(error)));

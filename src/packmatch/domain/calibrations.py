@@ -1,4 +1,4 @@
-"""What a calibration answers (:mod:`.calibration`): one model, shared with the API's responses.
+"""What a calibration answers (:mod:`packmatch.quality.calibration`): one model, shared with the API.
 
 Pydantic and the domain only, so that `packmatch.responses` (and the light client) can use it.
 """
