@@ -103,6 +103,7 @@ class Runtime:
             deliveries=services.deliveries,
             retention=self.retention_job(),
             oldest_waiting=self._oldest_waiting,
+            evaluations=services.evaluations,
         )
 
     def retention_job(self) -> RetentionJob:

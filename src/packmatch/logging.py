@@ -41,6 +41,7 @@ PUBLIC_ID_KEYS: dict[str, Kind] = {
     "delivery_id": Kind.WEBHOOK_DELIVERY,
     "result_id": Kind.MATCH_RESULT,
     "review_id": Kind.REVIEW,
+    "evaluation_id": Kind.EVALUATION,
     "api_key_id": Kind.API_KEY,
     "request_id": Kind.REQUEST,
     "original_request_id": Kind.REQUEST,

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from packmatch.domain import evaluations as quality
 from packmatch.domain import models as domain
 from packmatch.domain import webhooks as hooks
 from packmatch.domain.calibrations import CalibrationReport
@@ -36,6 +37,7 @@ RunId = Annotated[str, Field(pattern=id_pattern(Kind.PACKAGE_RUN))]
 MrId = Annotated[str, Field(pattern=id_pattern(Kind.MATCHING_RUN))]
 MresId = Annotated[str, Field(pattern=id_pattern(Kind.MATCH_RESULT))]
 WhkId = Annotated[str, Field(pattern=id_pattern(Kind.WEBHOOK))]
+EvalId = Annotated[str, Field(pattern=id_pattern(Kind.EVALUATION))]
 WhdId = Annotated[str, Field(pattern=id_pattern(Kind.WEBHOOK_DELIVERY))]
 RequestId = Annotated[str, Field(pattern=id_pattern(Kind.REQUEST))]
 Timestamp = Annotated[str, Field(pattern=TIMESTAMP_PATTERN, description="UTC, milliseconds, `Z`.")]
@@ -451,3 +453,28 @@ class Calibration(CalibrationReport):
     matching_config_id: str
     config_version: int
     links: CalibrationLinks
+
+
+class EvaluationLinks(SelfLink):
+    config: str
+
+
+class Evaluation(Out):
+    """`…/matching/configs/{id}/evaluations/{eval_id}`: queued, running (progress), done (report) or error."""
+
+    id: EvalId
+    matching_config_id: McId
+    matching_config_version: int = Field(description="The config version evaluated, as it was when accepted.")
+    source: quality.EvaluationSource
+    status: quality.EvaluationStatus
+    progress: quality.EvaluationProgress
+    report: quality.EvaluationReport | None = Field(description="Set when `status` is `done`.")
+    error: str | None = Field(description="Set when `status` is `error`.")
+    created_at: Timestamp
+    started_at: Timestamp | None
+    completed_at: Timestamp | None
+    links: EvaluationLinks
+
+
+class EvaluationList(Page[Evaluation]):
+    pass

@@ -118,3 +118,12 @@ def test_propose_missing_false_keeps_the_policies(api: Api) -> None:
     report = api.post(f"{CONFIGS}/{config['id']}/calibrations", json=body).json()
     born = next(m for m in report["proposal"]["field_mappings"] if m["source"] == "born")
     assert born["missing"] == "ignore"
+
+
+def test_nested_values_in_calibration_rows_are_refused_by_row_and_field(api: Api) -> None:
+    config, rows = _config(api)
+    bad = [rows[0], {"values": {**rows[1]["values"], "city": ["Ghent", "Lille"]}}]
+    body = error_body(
+        api.post(f"{CONFIGS}/{config['id']}/calibrations", json={"rows": bad}), 400, "validation_error"
+    )
+    assert [d["field"] for d in body["details"]] == ["rows[1].values.city"]

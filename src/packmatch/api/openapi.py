@@ -86,6 +86,13 @@ NESTED: dict[str, dict[str, dict[int, type[BaseModel]]]] = {
     f"{presenters.WEBHOOKS}/{{webhook_id}}/rotate-secret": {"post": {200: rm.CreatedWebhook}},
     f"{presenters.PACKAGE_RUNS}/{{run_id}}/review": {"post": {200: rm.PackageRun}},
     f"{presenters.MATCHING_CONFIGS}/{{config_id}}/calibrations": {"post": {200: rm.Calibration}},
+    f"{presenters.MATCHING_CONFIGS}/{{config_id}}/evaluations": {
+        "post": {202: rm.Evaluation},
+        "get": {200: rm.EvaluationList},
+    },
+    f"{presenters.MATCHING_CONFIGS}/{{config_id}}/evaluations/{{evaluation_id}}": {
+        "get": {200: rm.Evaluation}
+    },
     f"{presenters.MATCHING_RUNS}/{{matching_run_id}}/results/review": {"post": {200: rm.ReviewedResults}},
     f"{presenters.MATCHING_RUNS}/{{matching_run_id}}/results/{{result_id}}": {"get": {200: rm.MatchResult}},
     f"{presenters.MATCHING_RUNS}/{{matching_run_id}}/results/{{result_id}}/review": {
@@ -112,6 +119,7 @@ PATH_IDS = {
     "delivery_id": Kind.WEBHOOK_DELIVERY,
     "matching_run_id": Kind.MATCHING_RUN,
     "result_id": Kind.MATCH_RESULT,
+    "evaluation_id": Kind.EVALUATION,
 }
 
 OPERATIONS: dict[str, type[BaseModel] | None] = {

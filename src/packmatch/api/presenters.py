@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from packmatch.domain.calibrations import CalibrationReport
+from packmatch.domain.evaluations import Evaluation
 from packmatch.domain.ids import Kind, format_id
 from packmatch.domain.models import (
     MatchingConfig,
@@ -207,4 +208,23 @@ def calibration(config: MatchingConfig, report: CalibrationReport) -> dict[str, 
         "config_version": config.version,
         **report.model_dump(mode="json"),
         "links": {"config": f"{MATCHING_CONFIGS}/{config_id}"},
+    }
+
+
+def evaluation(found: Evaluation) -> dict[str, Any]:
+    config_link = f"{MATCHING_CONFIGS}/{format_id(Kind.MATCHING_CONFIG, found.matching_config_id)}"
+    ident = format_id(Kind.EVALUATION, found.id)
+    return {
+        "id": ident,
+        "matching_config_id": format_id(Kind.MATCHING_CONFIG, found.matching_config_id),
+        "matching_config_version": found.matching_config_version,
+        "source": found.source.value,
+        "status": found.status.value,
+        "progress": found.progress.model_dump(mode="json"),
+        "report": None if found.report is None else found.report.model_dump(mode="json"),
+        "error": found.error,
+        "created_at": timestamp(found.created_at),
+        "started_at": None if found.started_at is None else timestamp(found.started_at),
+        "completed_at": None if found.completed_at is None else timestamp(found.completed_at),
+        "links": {"self": f"{config_link}/evaluations/{ident}", "config": config_link},
     }

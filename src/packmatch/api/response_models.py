@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from packmatch.api import presenters
+from packmatch.domain import evaluations as quality
 from packmatch.domain import models as domain
 from packmatch.domain import reviews
 from packmatch.domain import webhooks as hooks
@@ -28,6 +29,8 @@ from packmatch.responses import (
     Calibration,
     CreatedWebhook,
     Deleted,
+    Evaluation,
+    EvaluationList,
     Health,
     MatchingConfig,
     MatchingConfigList,
@@ -166,6 +169,30 @@ def _calibration() -> CalibrationReport:
     )  # fmt: skip
 
 
+def _evaluation() -> quality.Evaluation:
+    point = quality.QualityMetrics(
+        threshold=0.85, precision=0.995, recall=0.97, f1=0.9823, tp=970, fp=5, fn=30, tn=0
+    )
+    report = quality.EvaluationReport(
+        matching_config_version=1,
+        rows=1000,
+        labelled_matches=1000,
+        threshold=0.85,
+        metrics=point,
+        curve=(point,),
+        best_f1_threshold=0.8,
+        best_f1=0.9851,
+        precision_99_threshold=0.83,
+        worst_misses=(),
+    )
+    return quality.Evaluation(
+        id=uuid.UUID("3b0c5a1e-8f5d-4d7a-9c1e-2f4b6a8d0e13"), organization_id=_ORG,
+        matching_config_id=_MC, matching_config_version=1, source=quality.EvaluationSource.ROWS,
+        status=quality.EvaluationStatus.DONE, progress=quality.EvaluationProgress(done=1000, total=1000),
+        report=report, created_at=_AT, started_at=_AT, completed_at=_AT,
+    )  # fmt: skip
+
+
 def _listed(item: dict[str, Any]) -> dict[str, Any]:
     return presenters.page(StorePage(items=[item], total=1, limit=20, next_cursor=None), lambda x: x)
 
@@ -186,6 +213,13 @@ def redelivered(delivery: hooks.WebhookDelivery) -> hooks.WebhookDelivery:
     return delivery.model_copy(update={"status": hooks.DeliveryStatus.PENDING, "next_attempt_at": _AT})
 
 
+def queued(found: quality.Evaluation) -> quality.Evaluation:
+    """The same evaluation as the 202 answer shows it: queued, nothing done yet."""
+    progress = quality.EvaluationProgress(done=0, total=found.progress.total)
+    update = {"status": quality.EvaluationStatus.QUEUED, "progress": progress, "report": None}
+    return found.model_copy(update={**update, "started_at": None, "completed_at": None})
+
+
 def examples() -> dict[Any, dict[str, Any]]:
     """By model, and by (model, status) where one status shows the resource differently."""
     values = sample_values()
@@ -203,6 +237,7 @@ def examples() -> dict[Any, dict[str, Any]]:
         RunReviewRecord: presenters.run_review_record(_record()),
         ResultReviewRecord: presenters.result_review_record(_record()),
         Calibration: presenters.calibration(values["matching_config"], _calibration()),
+        Evaluation: presenters.evaluation(_evaluation()),
     }
     pages: dict[type[BaseModel], dict[str, Any]] = {
         ReferenceDataList: _listed(shown[ReferenceData]),
@@ -215,6 +250,7 @@ def examples() -> dict[Any, dict[str, Any]]:
         WebhookDeliveryList: _listed(shown[WebhookDelivery]),
         RunReviewList: _listed(shown[RunReviewRecord]),
         ResultReviewList: _listed(shown[ResultReviewRecord]),
+        EvaluationList: _listed(shown[Evaluation]),
     }
     fixed: dict[type[BaseModel], dict[str, Any]] = {
         Deleted: {"deleted": True},
@@ -236,5 +272,6 @@ def examples() -> dict[Any, dict[str, Any]]:
     by_status = {
         (PackageRun, 202): presenters.package_run(accepted_run(values["package_run"])),
         (WebhookDelivery, 202): presenters.webhook_delivery(redelivered(values["webhook_delivery"])),
+        (Evaluation, 202): presenters.evaluation(queued(_evaluation())),
     }
     return {**shown, **pages, **fixed, **by_status}

@@ -35,6 +35,7 @@ from packmatch.errors import FieldProblem, ValidationFailed
 from packmatch.quality.calibration import DEFAULT_SAMPLE_PAIRS
 from packmatch.services.calibrations import MAX_ROWS as CALIBRATION_MAX_ROWS
 from packmatch.services.calibrations import MAX_SAMPLE_PAIRS as CALIBRATION_MAX_SAMPLE_PAIRS
+from packmatch.services.evaluations import MAX_ROWS as EVALUATION_MAX_ROWS
 
 MAX_ROWS_PER_TYPE = 1000
 MAX_SLOTS = 50
@@ -172,6 +173,13 @@ class CalibrationRowIn(Body):
     )
 
 
+def _refuse_nested(rows: list[CalibrationRowIn]) -> None:
+    """Labelled rows' values are scalars (`domain.values`), as a run's input: each nested one named."""
+    found = ((f"rows[{i}].values", row.values) for i, row in enumerate(rows))
+    if problems := nested_problems(found, MAX_VALUE_PROBLEMS):
+        raise ValidationFailed(f"Input values are invalid: {problems[0].message}", details=problems)
+
+
 class CalibrationCreate(Body):
     rows: list[CalibrationRowIn] = Field(min_length=1, max_length=CALIBRATION_MAX_ROWS)
     sample_pairs: int = Field(
@@ -188,6 +196,11 @@ class CalibrationCreate(Body):
         "scan for now: exact, but slower on big datasets).",
     )
 
+    @model_validator(mode="after")
+    def _scalar_values(self) -> CalibrationCreate:
+        _refuse_nested(self.rows)
+        return self
+
     def labels(self) -> list[str | None] | None:
         """The labels, or None when no row has one; rows labelled only in part → 400."""
         labelled = ["reference_row_id" in row.model_fields_set for row in self.rows]
@@ -202,6 +215,35 @@ class CalibrationCreate(Body):
             ]
             raise ValidationFailed(message, details=problems[:20])
         return [row.reference_row_id for row in self.rows]
+
+
+class EvaluationCreate(Body):
+    rows: list[CalibrationRowIn] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=EVALUATION_MAX_ROWS,
+        description="Labelled rows: `reference_row_id` is the row each should match, or null for none.",
+    )
+    from_reviews: bool = Field(
+        default=False,
+        strict=True,
+        description="true: the labels are the config's recorded review decisions (instead of `rows`).",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EvaluationCreate:
+        if (self.rows is not None) != self.from_reviews:
+            return self
+        message = "Send either `rows` or `from_reviews: true`, not both."
+        if self.rows is None:
+            message = "Send labelled `rows`, or `from_reviews: true`."
+        raise ValidationFailed(message, details=[FieldProblem("rows", message)])
+
+    @model_validator(mode="after")
+    def _scalar_values(self) -> EvaluationCreate:
+        if self.rows is not None:
+            _refuse_nested(self.rows)
+        return self
 
 
 class MatchingConfigCreate(Body):

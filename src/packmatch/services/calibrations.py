@@ -65,7 +65,7 @@ class Calibrations:
                 )
             reference = datasets.load_rows(conn, config.reference_data_id)
         if request.labels is not None:
-            _check_labels(request.labels, {row.id for row in reference})
+            check_labels(request.labels, {row.id for row in reference})
         started = time.perf_counter()
         report = calibrate(
             config,
@@ -85,7 +85,8 @@ class Calibrations:
         return Calibration(config, report)
 
 
-def _check_labels(labels: Sequence[str | None], known: set[str]) -> None:
+def check_labels(labels: Sequence[str | None], known: set[str]) -> None:
+    """400 naming each row whose label is not a row of the config's reference data (the first 20)."""
     problems = [
         FieldProblem(f"rows[{i}].reference_row_id", "Not a row of this config's reference data.")
         for i, label in enumerate(labels)

@@ -8,6 +8,7 @@ from packmatch.sealing import SecretBox
 from packmatch.services.accounts import DEFAULT_KEY_CACHE_SECONDS, Accounts
 from packmatch.services.calibrations import Calibrations
 from packmatch.services.configs import Configs
+from packmatch.services.evaluations import Evaluations
 from packmatch.services.matching_runs import MatchingRuns
 from packmatch.services.pipeline import Pipeline
 from packmatch.services.ports import Clock, Metrics, NoMetrics, Publisher, Resolver, WebhookSender, utcnow
@@ -32,6 +33,7 @@ class Services:
     reference_data: ReferenceData
     configs: Configs
     calibrations: Calibrations
+    evaluations: Evaluations
     runs: Runs
     run_batches: RunBatches
     matching_runs: MatchingRuns
@@ -82,6 +84,7 @@ class Services:
             reference_data=ReferenceData(db, clock),
             configs=Configs(db, clock),
             calibrations=Calibrations(db),
+            evaluations=Evaluations(db, publisher, references, clock),
             runs=runs,
             run_batches=RunBatches(runs),
             matching_runs=MatchingRuns(db),

@@ -22,6 +22,8 @@ class Publisher(Protocol):
 
     def deliver_webhook(self, delivery_id: uuid.UUID) -> None: ...
 
+    def evaluate(self, evaluation_id: uuid.UUID) -> None: ...
+
     def ping(self) -> None: ...
 
 
@@ -97,6 +99,9 @@ class RecordingPublisher:
 
     def deliver_webhook(self, delivery_id: uuid.UUID) -> None:
         self.sent.append(("deliver_webhook", delivery_id, None))
+
+    def evaluate(self, evaluation_id: uuid.UUID) -> None:
+        self.sent.append(("evaluate", evaluation_id, None))
 
     def ping(self) -> None:
         return None

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from packmatch.domain.models import RunStatus
 from packmatch.logging import get_logger
+from packmatch.services.evaluations import Evaluations
 from packmatch.services.history.counts import fold_counts
 from packmatch.services.history.retention import RetentionJob
 from packmatch.services.pipeline import Pipeline
@@ -40,6 +41,7 @@ class ReconcileReport:
     webhooks_relayed: int = 0
     pruned: int = 0
     counts_folded: int = 0
+    evaluations_redriven: int = 0
 
 
 class Reconciler:
@@ -56,6 +58,7 @@ class Reconciler:
         deliveries: Deliveries | None = None,
         retention: RetentionJob | None = None,
         oldest_waiting: OldestWaiting | None = None,
+        evaluations: Evaluations | None = None,
     ) -> None:
         self.db = db
         self.publisher = publisher
@@ -67,6 +70,7 @@ class Reconciler:
         self.deliveries = deliveries  # webhook deliveries due (retries, lost messages) are relayed too
         self.retention = retention  # and final runs past retention are pruned, a bounded share a pass
         self.oldest_waiting = oldest_waiting
+        self.evaluations = evaluations  # queued evaluations whose message may be lost are sent again
 
     def reconcile_once(self) -> ReconcileReport:
         expired = self._expire_overdue()
@@ -74,7 +78,10 @@ class Reconciler:
         relayed = self.deliveries.relay() if self.deliveries is not None else 0
         pruned = self.retention.prune_due() if self.retention is not None else 0
         folded = fold_counts(self.db)  # after the prune, so that its deltas are folded too
-        return ReconcileReport(redriven, expired, relayed, pruned, folded)
+        evaluations = 0
+        if self.evaluations is not None:
+            evaluations = self.evaluations.redrive_waiting(self._idle_since(self.clock()), self.batch)
+        return ReconcileReport(redriven, expired, relayed, pruned, folded, evaluations)
 
     def _expire_overdue(self) -> int:
         now = self.clock()

@@ -99,16 +99,19 @@ def list_evaluations(
 
 
 def start_evaluation(
-    conn: Connection, evaluation_id: uuid.UUID, now: datetime
+    conn: Connection, evaluation_id: uuid.UUID, now: datetime, stale_before: datetime
 ) -> tuple[MatchingConfig, list[dict[str, Any]]] | None:
-    """Mark a queued (or interrupted running) evaluation running; its config snapshot and rows.
-    None when it is gone or already final."""
+    """Mark a queued evaluation running (or restart one whose worker died: running since before
+    ``stale_before``); its config snapshot and rows. None when it is gone, final, or running now
+    elsewhere (a duplicate message does not start it twice)."""
     found = conn.execute(
-        sa.select(evaluations.c.status, evaluations.c.config, evaluations.c.rows).where(
-            evaluations.c.id == evaluation_id
-        )
+        sa.select(evaluations.c.status, evaluations.c.started_at, evaluations.c.config, evaluations.c.rows)
+        .where(evaluations.c.id == evaluation_id)
+        .with_for_update()
     ).first()
     if found is None or found.status in (EvaluationStatus.DONE.value, EvaluationStatus.ERROR.value):
+        return None
+    if found.status == EvaluationStatus.RUNNING.value and found.started_at >= stale_before:
         return None
     conn.execute(
         evaluations.update()
@@ -116,6 +119,19 @@ def start_evaluation(
         .values(status=EvaluationStatus.RUNNING.value, started_at=now, progress_done=0)
     )
     return MatchingConfig.model_validate(found.config), list(found.rows)
+
+
+def waiting(conn: Connection, created_before: datetime, limit: int) -> list[uuid.UUID]:
+    """Queued evaluations accepted before ``created_before`` (their message may be lost), oldest first."""
+    query = (
+        sa.select(evaluations.c.id)
+        .where(
+            evaluations.c.status == EvaluationStatus.QUEUED.value, evaluations.c.created_at < created_before
+        )
+        .order_by(evaluations.c.created_at)
+        .limit(limit)
+    )
+    return list(conn.execute(query).scalars())
 
 
 def record_progress(conn: Connection, evaluation_id: uuid.UUID, done: int) -> None:

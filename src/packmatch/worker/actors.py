@@ -17,12 +17,17 @@ from dramatiq.middleware.time_limit import TimeLimitExceeded
 
 from packmatch.logging import get_logger
 from packmatch.services.container import Services
+from packmatch.services.evaluations import RESTART_AFTER
 from packmatch.settings import Settings
 from packmatch.worker.retry import decide_retry, is_transient
 
 log = get_logger(__name__)
 
 ServicesProvider = Callable[[], Services]
+
+# One evaluation's time limit (the service restarts a `running` one only after RESTART_AFTER, longer).
+EVALUATION_TIME_LIMIT_MS = int(RESTART_AFTER.total_seconds() * 1000) - 60_000
+EVALUATION_TIME_LIMIT_ERROR = "evaluation failed: time limit exceeded"
 
 
 def _attempt() -> int:
@@ -36,6 +41,7 @@ class PipelineActors:
     match_slot: dramatiq.Actor[[str, int], None]
     finalize: dramatiq.Actor[[str], None]
     deliver_webhook: dramatiq.Actor[[str], None]
+    evaluate: dramatiq.Actor[[str], None]
 
 
 def declare_actors(broker: dramatiq.Broker, settings: Settings, services: ServicesProvider) -> PipelineActors:
@@ -57,6 +63,13 @@ def declare_actors(broker: dramatiq.Broker, settings: Settings, services: Servic
         # One attempt; a failed one is scheduled in the database and relayed when due, not held
         # here as a delayed message (NOTES-dramatiq: those wait in a worker's memory).
         services().deliveries.deliver(uuid.UUID(delivery_id))
+
+    def evaluate(evaluation_id: str) -> None:
+        evaluations = services().evaluations
+        try:
+            evaluations.execute(uuid.UUID(evaluation_id))
+        except TimeLimitExceeded:  # a BaseException (see match_slot): the evaluation ends, not retried
+            evaluations.fail(uuid.UUID(evaluation_id), EVALUATION_TIME_LIMIT_ERROR)
 
     def match_slot(run_id: str, position: int) -> None:
         pipeline = services().pipeline
@@ -99,6 +112,11 @@ def declare_actors(broker: dramatiq.Broker, settings: Settings, services: Servic
         )(match_slot),
         finalize=dramatiq.actor(actor_name="packmatch.finalize", **control)(finalize),
         deliver_webhook=dramatiq.actor(actor_name="packmatch.deliver_webhook", **webhooks)(deliver_webhook),
+        # On the slot queue (an evaluation is matching work); transient failures are retried, and
+        # the evaluation restarts from its stored rows.
+        evaluate=dramatiq.actor(
+            actor_name="packmatch.evaluate", time_limit=EVALUATION_TIME_LIMIT_MS, **control
+        )(evaluate),
     )
 
 
@@ -120,6 +138,9 @@ class DramatiqPublisher:
 
     def deliver_webhook(self, delivery_id: uuid.UUID) -> None:
         self.actors.deliver_webhook.send(str(delivery_id))
+
+    def evaluate(self, evaluation_id: uuid.UUID) -> None:
+        self.actors.evaluate.send(str(evaluation_id))
 
     def ping(self) -> None:
         client = getattr(self.broker, "client", None)

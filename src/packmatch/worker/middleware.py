@@ -17,9 +17,12 @@ from packmatch.worker.reconciler import ReconcilerThread
 log = get_logger(__name__)
 
 
+FIRST_IDS = {"packmatch.deliver_webhook": "delivery_id", "packmatch.evaluate": "evaluation_id"}
+
+
 def _first_id(message: MessageProxy) -> str:
-    """What a message's first argument is: a run id, except for webhook deliveries."""
-    return "delivery_id" if message.actor_name == "packmatch.deliver_webhook" else "run_id"
+    """What a message's first argument is: a run id, except for webhook deliveries and evaluations."""
+    return FIRST_IDS.get(message.actor_name, "run_id")
 
 
 class LogContext(Middleware):

@@ -8,11 +8,19 @@ from fastapi import APIRouter, Response
 
 from packmatch.api import presenters
 from packmatch.api.deps import PageDep, PrincipalDep, ServicesDep
-from packmatch.api.schemas import CalibrationCreate, MatchingConfigCreate, MatchingConfigReplace
+from packmatch.api.schemas import (
+    CalibrationCreate,
+    EvaluationCreate,
+    MatchingConfigCreate,
+    MatchingConfigReplace,
+)
+from packmatch.domain.evaluations import EvaluationSource
 from packmatch.domain.ids import Kind, parse_id
 from packmatch.domain.models import InputRow
+from packmatch.quality.labels import LabelledRow
 from packmatch.services.calibrations import MAX_REFERENCE_ROWS, MAX_ROWS, CalibrationRequest
 from packmatch.services.configs import MatchingConfigInput, MatchingConfigReplacement
+from packmatch.services.evaluations import MAX_ROWS as EVALUATION_MAX_ROWS
 
 router = APIRouter(prefix=presenters.MATCHING_CONFIGS, tags=["matching configs"])
 
@@ -98,3 +106,51 @@ def calibrations(
     )
     done = services.calibrations.calibrate(principal.organization_id, ident, request)
     return presenters.calibration(done.config, done.report)
+
+
+EVALUATIONS = "/{config_id}/evaluations"
+
+
+@router.post(
+    EVALUATIONS,
+    status_code=202,
+    summary="Evaluate a matching config on labelled rows",
+    description="Accepts labelled rows (`rows`, up to "
+    f"{EVALUATION_MAX_ROWS:,}, each with `reference_row_id` or null) or `from_reviews: true` (the "
+    "config's recorded review decisions as labels) and answers 202 with the evaluation, `queued`. "
+    "A worker matches every row with the config as it is now and reports precision, recall and F1 "
+    "at its threshold, the curve over thresholds, the best-F1 threshold, the lowest threshold with "
+    "precision ≥ 0.99 and the worst misses with their evidence. Poll `links.self`.",
+)
+def create_evaluation(
+    config_id: str, body: EvaluationCreate, principal: PrincipalDep, services: ServicesDep, response: Response
+) -> dict[str, Any]:
+    ident = parse_id(Kind.MATCHING_CONFIG, config_id)
+    if body.rows is None:
+        rows, source = None, EvaluationSource.REVIEWS
+    else:
+        rows = [LabelledRow(values=r.values, reference_row_id=r.reference_row_id) for r in body.rows]
+        source = EvaluationSource.ROWS
+    shown = presenters.evaluation(services.evaluations.submit(principal.organization_id, ident, rows, source))
+    response.headers["Location"] = shown["links"]["self"]
+    return shown
+
+
+@router.get(EVALUATIONS, summary="List a matching config's evaluations")
+def list_evaluations(
+    config_id: str, principal: PrincipalDep, services: ServicesDep, page: PageDep
+) -> dict[str, Any]:
+    ident = parse_id(Kind.MATCHING_CONFIG, config_id)
+    found = services.evaluations.list(principal.organization_id, ident, page)
+    return presenters.page(found, presenters.evaluation)
+
+
+@router.get(EVALUATIONS + "/{evaluation_id}", summary="Get an evaluation: its progress, then its report")
+def get_evaluation(
+    config_id: str, evaluation_id: str, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    ident = parse_id(Kind.MATCHING_CONFIG, config_id)
+    found = services.evaluations.get(
+        principal.organization_id, ident, parse_id(Kind.EVALUATION, evaluation_id)
+    )
+    return presenters.evaluation(found)
