@@ -56,6 +56,7 @@ API_KEY_SCOPES = frozenset({"read", "write"})
 VERDICT_ORDER = (RunStatus.PASSED, RunStatus.REVIEW, RunStatus.FAILED, RunStatus.ERROR)
 SERVE_URL = "http://127.0.0.1:8000"
 REVIEWER_NAME = "Demo reviewer"
+REVIEW_HINT = "packmatch demo --serve opens the reviewer page at /review"
 
 
 # --- the sample world, as bundled --------------------------------------------------------------
@@ -315,6 +316,8 @@ def review_lines(
     lines.append(f"Reviewer queue (status review, undecided): {queue.pagination.total} run(s)")
     lines += [f"  {run.id}" for run in queue.data]
     lines.append(f"  (packmatch runs pending-review --config {installed.package.id})")
+    if not serving:
+        lines.append(f"Or review them in a browser: {REVIEW_HINT}")
     return lines
 
 

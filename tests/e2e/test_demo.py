@@ -13,7 +13,7 @@ import pytest
 
 from packmatch import cli
 from packmatch.client import Client
-from packmatch.demo import Bundle, load_world, run_demo
+from packmatch.demo import REVIEW_HINT, Bundle, load_world, run_demo
 from packmatch.domain.models import PackageRun
 from packmatch.services.container import Services
 from packmatch.services.ports import RecordingPublisher
@@ -188,6 +188,12 @@ def test_demo_approves_one_review_bundle_and_prints_the_queue_without_it(
     reviews = sum(1 for printed in parse_table(out).values() if printed.verdict == "review")
     assert f"{reviews - 1} run(s)" in queue.splitlines()[0]
     assert run_id not in queue
+
+
+def test_demo_plain_hints_at_the_reviewer_page(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    _, out = run_cli(capsys)
+
+    assert out.splitlines()[-1] == f"Or review them in a browser: {REVIEW_HINT}"
 
 
 Sent = tuple[str, str, int]  # method, path, status, as the demo's server answered

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from packmatch.demo import REVIEW_HINT
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -56,6 +58,7 @@ def test_demo_serve_prints_the_page_url_and_serves_three_undecided_review_bundle
     key = lines[-1].rsplit(" ", 1)[1]
     assert url.endswith("/review")
     assert "Reviewer queue (status review, undecided): 3 run(s)" in lines
+    assert not any(REVIEW_HINT in line for line in lines)  # the page is already there
     assert process.poll() is None, "the demo exited"
     status, html = get(url)  # the demo played over this very server: it answers at once
     assert status == 200
