@@ -1,18 +1,22 @@
 """`packmatch demo`: a sample world, a dozen sample bundles through the real pipeline, their verdicts.
 
 The sample world — reference data, one matching config per document type, the "Shipment bundle"
-package config and the labelled bundles — is package data (`samples/world.json`). Every demo run
-creates it afresh under the organization "demo" and submits the bundles through the services, so
-they travel the same Dramatiq pipeline as runs posted over HTTP (here with an in-process worker).
-Creating afresh keeps earlier demo runs as they were and makes the verdicts always follow the
-bundled data, at the price of one more copy of the world per run.
+package config and the labelled bundles — is package data (`samples/world.json`). The demo drives
+the product as an upstream system would: it serves the same app as `packmatch serve` (uvicorn in a
+thread, on a free loopback port, with an in-process worker) and, through `packmatch.client.Client`,
+creates the world, submits the bundles, waits for their final verdicts, approves one `review`
+bundle and reads the reviewer's queue. Only the organization and its API key are made in-process:
+no endpoint creates them (`packmatch keys create` does the same). Every run creates the world
+afresh under the organization "demo", which keeps earlier demo runs as they were and makes the
+verdicts always follow the bundled data, at the price of one more copy of the world per run.
 
 stdout carries the report alone (the CLI sends logs to stderr); the exit code is 0 when every run
 reached a final status, 1 when some were still running at the timeout.
 
-`packmatch demo --serve` leaves every `review` bundle undecided, prints the reviewer page's URL and a
-key with the `review` scope, and keeps the API (and its in-process worker) running until Ctrl+C, so
-a newcomer clears the queue in a browser (docs/review-page.md).
+`packmatch demo --serve` serves the API on `--host`/`--port` (default 127.0.0.1:8000) instead,
+leaves every `review` bundle undecided, prints the reviewer page's URL and a key with the `review`
+scope, and keeps the API (and its in-process worker) running until Ctrl+C, so a newcomer clears
+the queue in a browser (docs/review-page.md).
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,21 +32,19 @@ from typing import Any
 
 from pydantic import model_validator
 
-from packmatch.bootstrap import Runtime, build_runtime
-from packmatch.domain.ids import Kind, format_id
+from packmatch import responses as r
+from packmatch.api.app import create_app
+from packmatch.api.local_server import LocalServer
+from packmatch.bootstrap import build_runtime
+from packmatch.client import Client, WaitTimeout
 from packmatch.domain.models import (
     FieldMapping,
     Frozen,
     InputRow,
-    PackageConfig,
-    PackageRun,
     PassCriteria,
     Presence,
     RunStatus,
-    Slot,
-    SlotResult,
 )
-from packmatch.services.configs import MatchingConfigInput, PackageConfigInput
 from packmatch.services.container import Services
 from packmatch.settings import Settings
 from packmatch.worker.runner import InProcessWorker
@@ -55,6 +56,7 @@ API_KEY_SCOPES = frozenset({"read", "write"})
 VERDICT_ORDER = (RunStatus.PASSED, RunStatus.REVIEW, RunStatus.FAILED, RunStatus.ERROR)
 SERVE_URL = "http://127.0.0.1:8000"
 REVIEWER_NAME = "Demo reviewer"
+REVIEW_HINT = "packmatch demo --serve opens the reviewer page at /review"
 
 
 # --- the sample world, as bundled --------------------------------------------------------------
@@ -116,82 +118,95 @@ def load_world() -> World:
     return World.model_validate_json(text)
 
 
-# --- installing the world and playing the bundles ----------------------------------------------
+# --- installing the world and playing the bundles, over the API -------------------------------
 
 
 @dataclass(frozen=True)
 class Installed:
-    """What the demo created: where it lives and how to reach it over the API."""
+    """What the demo created, as the API shows it, and the key that reaches it."""
 
-    organization_id: uuid.UUID
     api_key: str
-    package: PackageConfig
+    package: r.PackageConfig
 
 
 @dataclass(frozen=True)
 class Played:
     bundle: Bundle
-    run: PackageRun
+    run: r.PackageRun
 
 
-def install_world(services: Services, world: World) -> Installed:
-    """Create the world's datasets and configs under its organization (made if needed)."""
-    key = services.accounts.create_key(world.organization, API_KEY_SCOPES)
-    org = services.accounts.authenticate(key).organization_id
-    datasets = {d.name: services.reference_data.create(org, d.name, d.rows).id for d in world.reference_data}
+def create_demo_key(services: Services, world: World) -> str:
+    """A `read`/`write` key of the world's organization (made if needed). In-process: no endpoint
+    creates organizations or keys (`packmatch keys create` does the same)."""
+    return services.accounts.create_key(world.organization, API_KEY_SCOPES)
+
+
+def install_world(client: Client, world: World) -> r.PackageConfig:
+    """Create the world's datasets and configs over the API, as the key's organization."""
+    datasets = {d.name: client.reference_data.create(d.name, d.rows).id for d in world.reference_data}
     matching = {
-        spec.name: _create_matching(services, org, spec, datasets[spec.reference_data])
+        spec.name: client.matching_configs.create(_matching_body(spec, datasets[spec.reference_data])).id
         for spec in world.matching_configs
     }
-    package = services.configs.create_package(org, _package_input(world.package_config, matching))
-    return Installed(org, key, package)
+    package: r.PackageConfig = client.package_configs.create(_package_body(world.package_config, matching))
+    return package
 
 
-def _create_matching(
-    services: Services, organization_id: uuid.UUID, spec: MatchingSpec, dataset_id: uuid.UUID
-) -> uuid.UUID:
-    data = MatchingConfigInput(spec.name, dataset_id, spec.field_mappings, spec.threshold)
-    return services.configs.create_matching(organization_id, data).id
+def _matching_body(spec: MatchingSpec, dataset_id: str) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "reference_data_id": dataset_id,
+        "field_mappings": [m.model_dump(mode="json") for m in spec.field_mappings],
+        "threshold": spec.threshold,
+    }
 
 
-def _package_input(spec: PackageSpec, matching: dict[str, uuid.UUID]) -> PackageConfigInput:
+def _package_body(spec: PackageSpec, matching: dict[str, str]) -> dict[str, Any]:
     slots = [
-        Slot(
-            document_type=d.document_type, matching_config_id=matching[d.matching_config], presence=d.presence
-        )
+        {
+            "document_type": d.document_type,
+            "matching_config_id": matching[d.matching_config],
+            "presence": d.presence.value,
+        }
         for d in spec.document_type_configs
     ]
-    return PackageConfigInput(spec.name, slots, spec.pass_criteria)
+    return {
+        "name": spec.name,
+        "document_type_configs": slots,
+        "pass_criteria": spec.pass_criteria.model_dump(mode="json"),
+    }
 
 
-def submit_bundles(services: Services, installed: Installed, bundles: Sequence[Bundle]) -> list[uuid.UUID]:
-    org, package_id = installed.organization_id, installed.package.id
-    return [services.runs.accept(org, package_id, bundle.input_documents).id for bundle in bundles]
+def input_documents(bundle: Bundle) -> dict[str, list[dict[str, Any]]]:
+    """A bundle as the `input_documents` of a run's POST body."""
+    return {
+        kind: [row.model_dump(mode="json") for row in rows] for kind, rows in bundle.input_documents.items()
+    }
+
+
+def submit_bundles(client: Client, package_config_id: str, bundles: Sequence[Bundle]) -> list[str]:
+    """One `POST …/runs` per bundle (202, status running); the runs' ids, in the bundles' order."""
+    return [client.runs.submit(package_config_id, input_documents(bundle)).id for bundle in bundles]
 
 
 def wait_for_runs(
-    services: Services, organization_id: uuid.UUID, run_ids: Sequence[uuid.UUID], timeout_seconds: float
-) -> list[PackageRun] | None:
+    client: Client, run_ids: Sequence[str], timeout_seconds: float
+) -> list[r.PackageRun] | None:
     """Every run once final, in the given order; ``None`` if some are still running at the timeout."""
     deadline = time.monotonic() + timeout_seconds
-    final: dict[uuid.UUID, PackageRun] = {}
-    while True:
-        for run_id in run_ids:
-            if run_id not in final:
-                run = services.runs.get(organization_id, run_id)
-                if run.status is not RunStatus.RUNNING:
-                    final[run_id] = run
-        if len(final) == len(run_ids):
-            return [final[run_id] for run_id in run_ids]
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(POLL_SECONDS)
+    try:
+        return [
+            client.runs.wait_final(run_id, timeout=max(0.0, deadline - time.monotonic()))
+            for run_id in run_ids
+        ]
+    except WaitTimeout:
+        return None
 
 
 # --- the report ---------------------------------------------------------------------------------
 
 
-def slot_cell(slot: SlotResult) -> str:
+def slot_cell(slot: r.DocumentResult) -> str:
     """``matched 0.97``, ``unmatched 0.80``, ``missing``, ``skipped``…"""
     if slot.confidence is None:
         return slot.status.value
@@ -201,21 +216,23 @@ def slot_cell(slot: SlotResult) -> str:
 def render_table(played: Sequence[Played], slot_names: Sequence[str]) -> list[str]:
     """One aligned line per bundle under a header; columns are separated by two spaces or more."""
     rows = [["bundle", "verdict", *slot_names]]
-    rows += [[p.bundle.label, p.run.status.value, *(slot_cell(s) for s in p.run.slots)] for p in played]
+    rows += [
+        [p.bundle.label, p.run.status.value, *(slot_cell(s) for s in p.run.document_results)] for p in played
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return [line.rstrip() for line in lines]
 
 
-def summary_line(runs: Sequence[PackageRun]) -> str:
+def summary_line(runs: Sequence[r.PackageRun]) -> str:
     counts = Counter(run.status for run in runs)
     parts = [f"{counts[status]} {status.value}" for status in VERDICT_ORDER if counts[status]]
     return f"{len(runs)} bundles: " + ", ".join(parts)
 
 
-def title_lines(package: PackageConfig, organization: str, bundles: int) -> list[str]:
-    slots = ", ".join(f"{s.document_type} {s.presence.value}" for s in package.slots)
+def title_lines(package: r.PackageConfig, organization: str, bundles: int) -> list[str]:
+    slots = ", ".join(f"{s.document_type} {s.presence.value}" for s in package.document_type_configs)
     criteria = package.pass_criteria.model_dump()
     rules = ", ".join(f"{name}={json.dumps(value)}" for name, value in criteria.items())
     return [
@@ -226,8 +243,7 @@ def title_lines(package: PackageConfig, organization: str, bundles: int) -> list
 
 
 def explore_hint(installed: Installed) -> list[str]:
-    package_id = format_id(Kind.PACKAGE_CONFIG, installed.package.id)
-    runs_url = f"{SERVE_URL}/v1/matching/packages/runs?package_config_id={package_id}"
+    runs_url = f"{SERVE_URL}/v1/matching/packages/runs?package_config_id={installed.package.id}"
     return [
         "Explore the runs, slot results and match evidence over the HTTP API:",
         "  packmatch serve      (from this directory, or with the same PACKMATCH_DATABASE_URL)",
@@ -238,7 +254,7 @@ def explore_hint(installed: Installed) -> list[str]:
 
 
 def render_report(world: World, installed: Installed, played: Sequence[Played]) -> str:
-    slot_names = [slot.document_type for slot in installed.package.slots]
+    slot_names = [slot.document_type for slot in installed.package.document_type_configs]
     lines = [*title_lines(installed.package, world.organization, len(played)), ""]
     lines += render_table(played, slot_names)
     lines += ["", summary_line([p.run for p in played]), "", *explore_hint(installed)]
@@ -260,11 +276,12 @@ class ServeOn:
         return f"http://{self.host}:{self.port}/review"
 
 
-def play(services: Services, world: World, timeout_seconds: float, *, approve_one: bool = True) -> int:
-    """Install the world, submit its bundles, wait for their verdicts and print the report."""
-    installed = install_world(services, world)
-    run_ids = submit_bundles(services, installed, world.bundles)
-    runs = wait_for_runs(services, installed.organization_id, run_ids, timeout_seconds)
+def play(client: Client, world: World, api_key: str, timeout_seconds: float, *, serving: bool = False) -> int:
+    """Install the world, submit its bundles, wait for their verdicts and print the report, all over
+    the API; unless `serving`, approve one `review` bundle. Then the reviewer's queue."""
+    installed = Installed(api_key, install_world(client, world))
+    run_ids = submit_bundles(client, installed.package.id, world.bundles)
+    runs = wait_for_runs(client, run_ids, timeout_seconds)
     if runs is None:
         print(
             f"packmatch demo: some runs were still running after {timeout_seconds:g} s; "
@@ -274,84 +291,73 @@ def play(services: Services, world: World, timeout_seconds: float, *, approve_on
         return 1
     played = [Played(bundle, run) for bundle, run in zip(world.bundles, runs, strict=True)]
     print(render_report(world, installed, played))
-    print("", *review_lines(services, installed, runs, approve_one=approve_one), sep="\n")
+    print("", *review_lines(client, installed, runs, serving=serving), sep="\n")
     return 0
 
 
-def approve_first(services: Services, installed: Installed, run: PackageRun) -> str:
+def approve_first(client: Client, run: r.PackageRun) -> str:
     """Approve one `review` bundle as the demo key's holder; the line that says so."""
-    from packmatch.domain.reviews import Reviewer, ReviewStatus
-
-    principal = services.accounts.authenticate(installed.api_key)
-    who = Reviewer(key_id=principal.key_id, name=principal.name)
-    services.run_reviews.review(
-        installed.organization_id, run.id, ReviewStatus.APPROVED, "demo: checked", who
-    )
-    return (
-        f"Approved {format_id(Kind.PACKAGE_RUN, run.id)} (its status stays 'review'; "
-        f"the decision is in its 'review' field)."
-    )
+    client.runs.review(run.id, "approved", notes="demo: checked")
+    return f"Approved {run.id} (its status stays 'review'; the decision is in its 'review' field)."
 
 
 def review_lines(
-    services: Services, installed: Installed, runs: Sequence[PackageRun], *, approve_one: bool = True
+    client: Client, installed: Installed, runs: Sequence[r.PackageRun], *, serving: bool = False
 ) -> list[str]:
-    """Approve the first `review` bundle (unless told not to), then show the reviewer's queue."""
-    from packmatch.services.runs import RunFilters
-    from packmatch.store.pagination import PageRequest
-
+    """Approve the first `review` bundle (unless `serving`: the page is for deciding), then show
+    the reviewer's queue."""
     waiting = [run for run in runs if run.status is RunStatus.REVIEW]
     if not waiting:
         return []
-    lines = [approve_first(services, installed, waiting[0])] if approve_one else []
-    queue = services.runs.list(
-        installed.organization_id,
-        PageRequest(limit=100, order="asc"),
-        RunFilters(package_config_id=installed.package.id, status=RunStatus.REVIEW, reviewed=False),
+    lines = [] if serving else [approve_first(client, waiting[0])]
+    queue = client.runs.list(
+        package_config_id=installed.package.id, status="review", reviewed=False, order="asc", limit=100
     )
-    lines.append(f"Reviewer queue (status review, undecided): {queue.total} run(s)")
-    lines += [f"  {format_id(Kind.PACKAGE_RUN, run.id)}" for run in queue.items]
-    lines.append(
-        "  (packmatch runs pending-review --config "
-        + format_id(Kind.PACKAGE_CONFIG, installed.package.id)
-        + ")"
-    )
+    lines.append(f"Reviewer queue (status review, undecided): {queue.pagination.total} run(s)")
+    lines += [f"  {run.id}" for run in queue.data]
+    lines.append(f"  (packmatch runs pending-review --config {installed.package.id})")
+    if not serving:
+        lines.append(f"Or review them in a browser: {REVIEW_HINT}")
     return lines
 
 
-def serve_review_page(runtime: Runtime, world: World, serve_on: ServeOn) -> None:
-    """Print the page's URL and a reviewer key, then serve the API until interrupted."""
-    import uvicorn
+def create_reviewer_key(services: Services, world: World) -> str:
+    """A key with the `review` scope alone, for the page; in-process like `create_demo_key`."""
+    return services.accounts.create_key(world.organization, frozenset({"review"}), REVIEWER_NAME)
 
-    from packmatch.api.app import create_app
 
-    key = runtime.services.accounts.create_key(world.organization, frozenset({"review"}), REVIEWER_NAME)
+def announce_review_page(serve_on: ServeOn, reviewer_key: str) -> None:
     print(
         "",
         f"Review the bundles in a browser: {serve_on.page_url}",
-        f"  sign in with this reviewer key (scope review, kept in the tab only): {key}",
+        f"  sign in with this reviewer key (scope review, kept in the tab only): {reviewer_key}",
         "  the API and its worker keep running; Ctrl+C stops them",
         sep="\n",
         flush=True,
-    )
-    app = create_app(runtime.services, runtime.settings, metrics=runtime.api_metrics())
-    uvicorn.run(
-        app, host=serve_on.host, port=serve_on.port, log_config=None, access_log=False, proxy_headers=False
     )
 
 
 def run_demo(
     settings: Settings, *, timeout_seconds: float = TIMEOUT_SECONDS, serve_on: ServeOn | None = None
 ) -> int:
-    """Run the demo on `settings` (embedded defaults: SQLite file, in-memory broker); with
-    `serve_on`, leave the `review` bundles undecided and serve the reviewer page afterwards."""
+    """Run the demo on `settings` (embedded defaults: SQLite file, in-memory broker) against the
+    API it serves on a free loopback port; with `serve_on`, serve it there instead, leave the
+    `review` bundles undecided and keep serving the reviewer page afterwards."""
     world = load_world()
     runtime = build_runtime(settings, migrate_first=True)
+    listen = serve_on or ServeOn(port=0)
     try:
-        with InProcessWorker(runtime.broker, threads=settings.worker_threads):
-            code = play(runtime.services, world, timeout_seconds, approve_one=serve_on is None)
+        app = create_app(runtime.services, runtime.settings, metrics=runtime.api_metrics())
+        with (
+            InProcessWorker(runtime.broker, threads=settings.worker_threads),
+            LocalServer(app, listen.host, listen.port) as server,
+        ):
+            api_key = create_demo_key(runtime.services, world)
+            with Client(server.url, api_key) as client:
+                code = play(client, world, api_key, timeout_seconds, serving=serve_on is not None)
             if code == 0 and serve_on is not None:
-                serve_review_page(runtime, world, serve_on)
+                announce_review_page(serve_on, create_reviewer_key(runtime.services, world))
+                server.serve_until_signalled()
             return code
     finally:
         runtime.close()

@@ -1,29 +1,36 @@
 """Real headless Chromium (Debian's `chromium` + `chromium-driver`) against a live API server.
 
 The server is the real app on PostgreSQL with an in-process worker, served by uvicorn on a free
-port in a thread; the sample world of `packmatch demo` supplies the `review` bundles. When the
-browser cannot start the tests skip with the reason, and fail under `CI=true` (as services do).
+port in a thread (`packmatch.api.local_server`); the sample world of `packmatch demo`, created
+through the client as the demo does, supplies the `review` bundles. When the browser cannot start
+the tests skip with the reason, and fail under `CI=true` (as services do).
 """
 
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
+from packmatch import responses as r
 from packmatch.api.app import create_app
+from packmatch.api.local_server import LocalServer
 from packmatch.bootstrap import Runtime
-from packmatch.demo import Installed, install_world, load_world, submit_bundles, wait_for_runs
-from packmatch.domain.models import PackageRun, RunStatus
+from packmatch.client import Client
+from packmatch.demo import (
+    Installed,
+    create_demo_key,
+    install_world,
+    load_world,
+    submit_bundles,
+    wait_for_runs,
+)
+from packmatch.domain.models import RunStatus
 from packmatch.worker.runner import InProcessWorker
 from tests.conftest import service_missing
 
@@ -86,32 +93,19 @@ class Live:
     installed: Installed
     reviewer_key: str
     client: TestClient
+    api: Client  # the demo key's client on `url`
 
     def get(self, path: str, key: str | None = None) -> Any:
         response = self.client.get(path, headers={"Authorization": f"Bearer {key or self.installed.api_key}"})
         assert response.status_code == 200, response.text
         return response.json()
 
-    def submit(self, label: str, copies: int) -> list[PackageRun]:
+    def submit(self, label: str, copies: int) -> list[r.PackageRun]:
         bundle = next(b for b in load_world().bundles if b.label == label)
-        ids = submit_bundles(self.runtime.services, self.installed, [bundle] * copies)
-        runs = wait_for_runs(self.runtime.services, self.installed.organization_id, ids, 120)
+        ids = submit_bundles(self.api, self.installed.package.id, [bundle] * copies)
+        runs = wait_for_runs(self.api, ids, 120)
         assert runs is not None, "the worker did not finish the runs"
         return runs
-
-
-def serve(app: Any) -> tuple[uvicorn.Server, threading.Thread, str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, proxy_headers=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:  # uvicorn offers no event to wait on
-        assert thread.is_alive(), "uvicorn stopped before it started"
-        assert time.monotonic() < deadline, "uvicorn did not start within 30 s"
-        time.sleep(0.01)
-    return server, thread, f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 @pytest.fixture
@@ -119,20 +113,16 @@ def live(make_runtime: Callable[..., Runtime], postgres_url: str) -> Iterator[Li
     """The demo's world on a live server: its three `review` bundles (and nine others) decided by no one."""
     runtime = make_runtime(database_url=postgres_url)
     app = create_app(runtime.services, runtime.settings)
-    with InProcessWorker(runtime.broker, threads=2):
+    with InProcessWorker(runtime.broker, threads=2), LocalServer(app) as server:
         world = load_world()
-        installed = install_world(runtime.services, world)
-        runs = wait_for_runs(
-            runtime.services,
-            installed.organization_id,
-            submit_bundles(runtime.services, installed, world.bundles),
-            120,
-        )
-        assert runs is not None
-        assert sum(run.status is RunStatus.REVIEW for run in runs) == 3
-        reviewer = runtime.services.accounts.create_key(world.organization, frozenset({"review"}), REVIEWER)
-        server, thread, url = serve(app)
-        with TestClient(app) as client:
-            yield Live(url, runtime, installed, reviewer, client)
-        server.should_exit = True
-        thread.join(timeout=10)
+        key = create_demo_key(runtime.services, world)
+        with Client(server.url, key) as api:
+            installed = Installed(key, install_world(api, world))
+            runs = wait_for_runs(api, submit_bundles(api, installed.package.id, world.bundles), 120)
+            assert runs is not None
+            assert sum(run.status is RunStatus.REVIEW for run in runs) == 3
+            reviewer = runtime.services.accounts.create_key(
+                world.organization, frozenset({"review"}), REVIEWER
+            )
+            with TestClient(app) as client:
+                yield Live(server.url, runtime, installed, reviewer, client, api)

@@ -208,8 +208,8 @@ def test_the_decided_view_and_the_config_filter(browser: Any, live: Live) -> Non
         "/v1/matching/packages/configs",
         headers={"Authorization": f"Bearer {other}"},
         json={"name": "Empty", "document_type_configs": [
-            {"document_type": s.document_type, "matching_config_id": str(s.matching_config_id),
-             "presence": s.presence.value} for s in live.installed.package.slots]},
+            {"document_type": s.document_type, "matching_config_id": s.matching_config_id,
+             "presence": s.presence.value} for s in live.installed.package.document_type_configs]},
     )  # fmt: skip
     assert lone.status_code == 201, lone.text
     browser.refresh()  # the key stays in the tab; the config list is read again

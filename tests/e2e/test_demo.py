@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from packmatch import cli
-from packmatch.demo import Bundle, load_world, run_demo
+from packmatch.client import Client
+from packmatch.demo import REVIEW_HINT, Bundle, load_world, run_demo
 from packmatch.domain.models import PackageRun
 from packmatch.services.container import Services
 from packmatch.services.ports import RecordingPublisher
@@ -184,3 +188,54 @@ def test_demo_approves_one_review_bundle_and_prints_the_queue_without_it(
     reviews = sum(1 for printed in parse_table(out).values() if printed.verdict == "review")
     assert f"{reviews - 1} run(s)" in queue.splitlines()[0]
     assert run_id not in queue
+
+
+def test_demo_plain_hints_at_the_reviewer_page(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    _, out = run_cli(capsys)
+
+    assert out.splitlines()[-1] == f"Or review them in a browser: {REVIEW_HINT}"
+
+
+Sent = tuple[str, str, int]  # method, path, status, as the demo's server answered
+
+
+def recording_client(sent: list[Sent]) -> Callable[[str, str], Client]:
+    """`packmatch.client.Client` over real HTTP, noting every answer it receives."""
+
+    def make(base_url: str, api_key: str) -> Client:
+        def record(response: httpx.Response) -> None:
+            sent.append((response.request.method, response.request.url.path, response.status_code))
+
+        return Client(
+            base_url, api_key, http=httpx.Client(base_url=base_url, event_hooks={"response": [record]})
+        )
+
+    return make
+
+
+def route(path: str) -> str:
+    return re.sub(r"/[a-z]+_[0-9a-f-]{36}", "/{id}", path)
+
+
+def test_demo_drives_the_product_over_http_through_the_client(
+    database_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[Sent] = []
+    monkeypatch.setattr("packmatch.demo.Client", recording_client(sent))
+
+    code, out = run_cli(capsys)
+
+    assert code == 0
+    assert [answer for answer in sent if not 200 <= answer[2] < 300] == []
+    writes = Counter(f"{method} {route(path)}" for method, path, _ in sent if method != "GET")
+    assert writes == {
+        "POST /v1/matching/reference-data": len(WORLD.reference_data),
+        "POST /v1/matching/configs": len(WORLD.matching_configs),
+        "POST /v1/matching/packages/configs": 1,
+        "POST /v1/matching/packages/runs": len(WORLD.bundles),
+        "POST /v1/matching/packages/runs/{id}/review": 1,
+    }
+    assert len(stored_runs(database_url)) == len(WORLD.bundles)  # each one of those POSTs, none beside
+    approved = next(line for line in out.splitlines() if line.startswith("Approved run_")).split()[1]
+    assert ("POST", f"/v1/matching/packages/runs/{approved}/review", 200) in sent
+    assert ("GET", "/v1/matching/packages/runs", 200) in sent  # the reviewer queue

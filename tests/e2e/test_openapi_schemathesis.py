@@ -27,7 +27,9 @@ from schemathesis.python import asgi
 
 from packmatch import demo
 from packmatch.api.app import create_app
+from packmatch.api.local_server import LocalServer
 from packmatch.bootstrap import build_runtime
+from packmatch.client import Client
 from packmatch.worker.runner import InProcessWorker
 from tests.conftest import fast_settings
 from tests.e2e import schemathesis_hooks  # noqa: F401 (registers the hooks)
@@ -90,10 +92,13 @@ def live(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     worker = InProcessWorker(runtime.broker, threads=2)
     worker.start()
     world = demo.load_world()
-    installed = demo.install_world(runtime.services, world)
-    run_ids = demo.submit_bundles(runtime.services, installed, world.bundles)
-    assert demo.wait_for_runs(runtime.services, installed.organization_id, run_ids, timeout_seconds=30)
-    yield LiveApp(create_app(runtime.services, runtime.settings), installed.api_key)
+    app = create_app(runtime.services, runtime.settings)
+    key = demo.create_demo_key(runtime.services, world)
+    with LocalServer(app) as server, Client(server.url, key) as client:
+        package = demo.install_world(client, world)
+        run_ids = demo.submit_bundles(client, package.id, world.bundles)
+        assert demo.wait_for_runs(client, run_ids, timeout_seconds=30)
+    yield LiveApp(app, key)
     asgi.shutdown_lifespans()  # schemathesis keeps each app's lifespan open until told
     worker.stop()
     runtime.close()
