@@ -14,9 +14,13 @@ def explain_settings(exc: ValueError) -> str:
     if not errors:
         return f"invalid settings: {exc}"
     first = errors[0]
-    name = "PACKMATCH_" + "_".join(str(part) for part in first.get("loc", ())).upper()
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"invalid setting {name}: {first.get('msg', 'invalid value')}{more}"
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    loc = first.get("loc", ())
+    if not loc:  # a check across settings (a model validator): its message names them
+        return f"invalid settings: {message}{more}"
+    name = "PACKMATCH_" + "_".join(str(part) for part in loc).upper()
+    return f"invalid setting {name}: {message}{more}"
 
 
 def explain(exc: BaseException) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -183,11 +184,22 @@ def test_invalid_bodies_are_400_naming_the_field(api: Api, body: dict[str, Any],
     assert api.get(WEBHOOKS).json()["pagination"]["total"] == 0
 
 
-def test_the_readme_example_is_accepted_without_dns(api: Api) -> None:
-    # The README's URL: its name is resolved only when a delivery is attempted, where the workers run.
+def test_the_readme_example_is_accepted_without_dns(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13 item 8: the README's body, on a machine where no name resolves; create and PUT check
+    the URL's form and literal addresses only, and the name is resolved when a delivery is attempted."""
+    lookups: list[object] = []
+
+    def no_dns(host: object, *args: object, **kwargs: object) -> Any:
+        lookups.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
     url = "https://erp.example.com/hooks/packmatch"
     hook = create(api, url, events=["package_run.completed"])
     assert (hook["url"], hook["events"]) == (url, ["package_run.completed"])
+    replaced = api.client.put(hook["links"]["self"], json={"url": url}, headers=api.headers)
+    assert replaced.status_code == 200, replaced.text
+    assert lookups == []
 
 
 def test_a_name_that_does_not_resolve_fails_its_delivery(api: Api) -> None:

@@ -46,6 +46,19 @@ CASES: dict[str, tuple[list[str], dict[str, str]]] = {
     "import runs, missing file": (["import", "runs", "/nonexistent.jsonl"], {}),
     "organizations delete, unknown": (["organizations", "delete", "nobody"], {}),
     "serve --port http": (["serve", "--port", "http"], {}),
+    "api --port http": (["api", "--port", "http"], {}),
+    "worker --queues bogus": (["worker", "--queues", "bogus"], {}),
+    "worker --processes x": (["worker", "--processes", "x"], {}),
+    "demo --port x": (["demo", "--port", "x"], {}),
+    "secrets reseal, bad secrets key": (["secrets", "reseal"], {"PACKMATCH_SECRETS_KEY": "bad"}),
+    "secrets reseal, database unreachable": (
+        ["secrets", "reseal"],
+        {"PACKMATCH_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"},
+    ),
+    "doctor counts, database unreachable": (
+        ["doctor", "counts"],
+        {"PACKMATCH_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"},
+    ),
     "no such command": (["frobnicate"], {}),
 }
 
@@ -69,3 +82,14 @@ def test_bad_input_is_one_line_on_stderr_and_a_failing_exit(case: str, sqlite_ur
     assert len(said) == 1, done.stderr
     assert said[0].startswith("packmatch")
     assert done.stdout == ""
+
+
+def test_a_setting_checked_across_fields_is_named_by_its_message(sqlite_url: str) -> None:
+    """A model-level settings check has no field of its own: the line says `invalid settings` and names
+    the variables in its message, never a bare `PACKMATCH_`."""
+    env = {**os.environ, "PACKMATCH_DATABASE_URL": sqlite_url, "PACKMATCH_SECRETS_KEY": "bad"}
+    argv = [PACKMATCH, "secrets", "reseal"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert done.stderr.startswith("packmatch: invalid settings: PACKMATCH_SECRETS_KEY"), done.stderr
+    assert "PACKMATCH_:" not in done.stderr

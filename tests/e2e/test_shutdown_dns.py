@@ -66,7 +66,9 @@ def test_serve_exits_promptly_while_a_webhook_lookup_is_stuck(tmp_path: Path) ->
     made = subprocess.run(
         [PACKMATCH, "keys", "create", "--organization", "acme"], env=env, check=True, capture_output=True
     )
-    served = {**env, "PYTHONPATH": str(tmp_path / "site"), "STUCK_DNS_MARKER": str(marker)}
+    # The stub's directory goes before any PYTHONPATH already set, which may point at the tree under test.
+    pythonpath = os.pathsep.join(filter(None, [str(tmp_path / "site"), os.environ.get("PYTHONPATH")]))
+    served = {**env, "PYTHONPATH": pythonpath, "STUCK_DNS_MARKER": str(marker)}
     port = free_port()
     with (tmp_path / "serve.log").open("wb") as log:
         command = [PACKMATCH, "serve", "--host", "127.0.0.1", "--port", str(port)]
