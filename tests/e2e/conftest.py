@@ -174,3 +174,15 @@ def start_api() -> Iterator[Callable[[Runtime], Api]]:
 def api(make_runtime: Callable[..., Runtime], sqlite_url: str, start_api: Callable[[Runtime], Api]) -> Api:
     """The embedded stack: SQLite + in-process broker."""
     return start_api(make_runtime(database_url=sqlite_url))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def stored_api(
+    request: pytest.FixtureRequest,
+    make_runtime: Callable[..., Runtime],
+    sqlite_url: str,
+    start_api: Callable[[Runtime], Api],
+) -> Api:
+    """The app with an in-process worker, once on SQLite and once on PostgreSQL."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else sqlite_url
+    return start_api(make_runtime(database_url=url))

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
-import pytest
-
-from packmatch.bootstrap import Runtime
 from packmatch.domain.ids import Kind, parse_id
 from packmatch.quality import LabelledRow, evaluate
 from packmatch.store import configs as configs_store
@@ -17,17 +13,6 @@ from tests.e2e.conftest import BOOKINGS, Api, error_body, invoice
 
 CONFIGS = "/v1/matching/configs"
 MISSING_EVAL = "eval_00000000-0000-4000-8000-000000000000"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def eval_api(
-    request: pytest.FixtureRequest,
-    make_runtime: Callable[..., Runtime],
-    sqlite_url: str,
-    start_api: Callable[[Runtime], Api],
-) -> Api:
-    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else sqlite_url
-    return start_api(make_runtime(database_url=url))
 
 
 def matching_config(api: Api) -> dict[str, Any]:
@@ -81,10 +66,10 @@ def direct_report(api: Api, config: dict[str, Any], rows: list[dict[str, Any]]) 
     return evaluate(stored, reference, labelled).model_dump(mode="json")
 
 
-def test_an_evaluation_is_accepted_then_reports_what_the_engine_does(eval_api: Api) -> None:
-    config = matching_config(eval_api)
+def test_an_evaluation_is_accepted_then_reports_what_the_engine_does(stored_api: Api) -> None:
+    config = matching_config(stored_api)
     rows = labelled_rows()
-    response = eval_api.post(f"{CONFIGS}/{config['id']}/evaluations", json={"rows": rows})
+    response = stored_api.post(f"{CONFIGS}/{config['id']}/evaluations", json={"rows": rows})
     assert response.status_code == 202, response.text
     accepted = response.json()
     assert accepted["id"].startswith("eval_")
@@ -98,13 +83,13 @@ def test_an_evaluation_is_accepted_then_reports_what_the_engine_does(eval_api: A
     assert accepted["report"] is None
     assert accepted["error"] is None
 
-    done = final(eval_api, accepted["links"]["self"])
+    done = final(stored_api, accepted["links"]["self"])
     assert done["status"] == "done", done
     assert done["progress"] == {"done": 6, "total": 6}
     assert done["started_at"] is not None
     assert done["completed_at"] >= done["started_at"]
     report = done["report"]
-    assert report == direct_report(eval_api, config, rows)
+    assert report == direct_report(stored_api, config, rows)
     assert report["rows"] == 6
     assert report["labelled_matches"] == 5
     assert report["threshold"] == config["threshold"]
@@ -115,34 +100,34 @@ def test_an_evaluation_is_accepted_then_reports_what_the_engine_does(eval_api: A
     assert wrong[0]["matched_reference_row_id"] == "BK-2"
     assert wrong[0]["label_evidence"] is not None
 
-    listed = eval_api.get(f"{CONFIGS}/{config['id']}/evaluations").json()
+    listed = stored_api.get(f"{CONFIGS}/{config['id']}/evaluations").json()
     assert [e["id"] for e in listed["data"]] == [accepted["id"]]
     assert listed["pagination"]["total"] == 1
 
 
-def test_review_decisions_are_the_labels_with_from_reviews(eval_api: Api) -> None:
-    config = matching_config(eval_api)
-    refused = eval_api.post(f"{CONFIGS}/{config['id']}/evaluations", json={"from_reviews": True})
+def test_review_decisions_are_the_labels_with_from_reviews(stored_api: Api) -> None:
+    config = matching_config(stored_api)
+    refused = stored_api.post(f"{CONFIGS}/{config['id']}/evaluations", json={"from_reviews": True})
     body = error_body(refused, 400, "validation_error")
     assert body["details"][0]["field"] == "from_reviews"
 
-    package_config = eval_api.shipment_world(("required",))
+    package_config = stored_api.shipment_world(("required",))
     documents = {"invoice": [invoice("doc_1"), invoice("doc_2", booking_reference="XYZ7654321")]}
-    run = eval_api.run(package_config, documents).json()
+    run = stored_api.run(package_config, documents).json()
     mr = run["document_results"][0]["matching_run_id"]
-    results = eval_api.get(f"/v1/matching/runs/{mr}/results").json()["data"]
+    results = stored_api.get(f"/v1/matching/runs/{mr}/results").json()["data"]
     decisions = [
         {"result_id": results[0]["id"], "status": "approved"},
         {"result_id": results[1]["id"], "status": "rejected"},
     ]
-    reviewed = eval_api.post(f"/v1/matching/runs/{mr}/results/review", json={"decisions": decisions})
+    reviewed = stored_api.post(f"/v1/matching/runs/{mr}/results/review", json={"decisions": decisions})
     assert reviewed.status_code == 200, reviewed.text
     reviewed_config = run["document_results"][0]["matching_config_id"]
 
-    response = eval_api.post(f"{CONFIGS}/{reviewed_config}/evaluations", json={"from_reviews": True})
+    response = stored_api.post(f"{CONFIGS}/{reviewed_config}/evaluations", json={"from_reviews": True})
     assert response.status_code == 202, response.text
     assert response.json()["source"] == "reviews"
-    done = final(eval_api, response.headers["Location"])
+    done = final(stored_api, response.headers["Location"])
     assert done["status"] == "done", done
     # Two reviewed documents: the approved one labelled with its row, the rejected one with none.
     report = done["report"]
