@@ -316,7 +316,7 @@ def _dead_letters(args: argparse.Namespace, settings: Settings) -> int:
     print(f"{found.total} dead-lettered message(s) on queue '{settings.queue_name}'", file=sys.stderr)
     for item in found.items:
         failed_at = item.failed_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        print(f"{failed_at}  {item.message_id}  {item.actor}  {item.run_id or '-'}")
+        print(f"{failed_at}  {item.message_id}  {item.actor}  {item.subject or '-'}")
     return 0
 
 

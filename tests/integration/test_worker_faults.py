@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
@@ -104,7 +105,7 @@ def test_a_message_failed_for_good_is_logged_and_listed(
     listed = read_dead_letters(stack.runtime.broker, stack.runtime.settings.queue_name, 10)
     if isinstance(stack.runtime.broker, RedisBroker):
         assert listed is not None
-        assert [(d.actor, d.run_id) for d in listed.items] == [("packmatch.finalize", f"run_{run.id}")]
+        assert [(d.actor, d.subject) for d in listed.items] == [("packmatch.finalize", f"run_{run.id}")]
         assert listed.items[0].message_id == dead[0]["message_id"]
     else:
         assert listed is None
@@ -135,16 +136,24 @@ def test_the_dead_letters_command_lists_redis_dead_letters_newest_first(
 ) -> None:
     broker = build_broker(fast_settings(broker_url=redis_url))
     assert isinstance(broker, RedisBroker)
-    for n, failed_at in enumerate([1_700_000_000_000, 1_700_000_001_000]):
-        data = f'{{"queue_name":"packmatch","actor_name":"packmatch.finalize","args":["r{n}"],'
+    subjects = [uuid.uuid4() for _ in range(3)]
+    actors = ["packmatch.finalize", "packmatch.deliver_webhook", "packmatch.evaluate"]
+    for n, (actor, subject) in enumerate(zip(actors, subjects, strict=True)):
+        data = f'{{"queue_name":"packmatch","actor_name":"{actor}","args":["{subject}"],'
         data += f'"kwargs":{{}},"options":{{}},"message_id":"m{n}","message_timestamp":0}}'
-        broker.client.zadd("dramatiq:packmatch.XQ", {f"x{n}": failed_at})
+        broker.client.zadd("dramatiq:packmatch.XQ", {f"x{n}": 1_700_000_000_000 + n * 1000})
         broker.client.hset("dramatiq:packmatch.XQ.msgs", f"x{n}", data)
     broker.close()
     monkeypatch.setenv("PACKMATCH_BROKER_URL", redis_url)
-    assert cli.main(["dead-letters", "--limit", "1"]) == 0
+    assert cli.main(["dead-letters", "--limit", "2"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out == ["2023-11-14T22:13:21.000Z  m1  packmatch.finalize  run_r1"]
+    # Each message names its subject as the API shows it: a delivery and an evaluation are not runs.
+    assert out == [
+        f"2023-11-14T22:13:22.000Z  m2  packmatch.evaluate  eval_{subjects[2]}",
+        f"2023-11-14T22:13:21.000Z  m1  packmatch.deliver_webhook  whd_{subjects[1]}",
+    ]
+    assert cli.main(["dead-letters", "--limit", "3"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith(f"packmatch.finalize  run_{subjects[0]}")
 
 
 def test_redis_broker_tuning_comes_from_settings() -> None:

@@ -16,12 +16,14 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.message import Message
 
+from packmatch.worker.subjects import subject_id
+
 
 @dataclass(frozen=True)
 class DeadLetter:
     message_id: str
     actor: str
-    run_id: str | None
+    subject: str | None  # the message's first argument as the API shows it: run_…, whd_… or eval_…
     failed_at: datetime
 
 
@@ -33,9 +35,9 @@ class DeadLetters:
 
 def _dead_letter(data: bytes, score: float) -> DeadLetter:
     message: Message[object] = Message.decode(data)
-    run_id = f"run_{message.args[0]}" if message.args else None
+    subject = subject_id(message.actor_name, message.args[0]) if message.args else None
     failed_at = datetime.fromtimestamp(score / 1000, UTC)
-    return DeadLetter(message.message_id, message.actor_name, run_id, failed_at)
+    return DeadLetter(message.message_id, message.actor_name, subject, failed_at)
 
 
 def read_redis(broker: RedisBroker, queue_name: str, limit: int) -> DeadLetters:

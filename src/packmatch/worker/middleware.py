@@ -13,16 +13,9 @@ from dramatiq.middleware import Middleware
 
 from packmatch.logging import get_logger
 from packmatch.worker.reconciler import ReconcilerThread
+from packmatch.worker.subjects import subject_key
 
 log = get_logger(__name__)
-
-
-FIRST_IDS = {"packmatch.deliver_webhook": "delivery_id", "packmatch.evaluate": "evaluation_id"}
-
-
-def _first_id(message: MessageProxy) -> str:
-    """What a message's first argument is: a run id, except for webhook deliveries and evaluations."""
-    return FIRST_IDS.get(message.actor_name, "run_id")
 
 
 class LogContext(Middleware):
@@ -36,7 +29,7 @@ class LogContext(Middleware):
             "attempt": message.options.get("retries", 0) + 1,
         }
         if message.args:
-            context[_first_id(message)] = str(message.args[0])
+            context[subject_key(message.actor_name)] = str(message.args[0])
         structlog.contextvars.bind_contextvars(**context)
 
     def after_process_message(
@@ -63,7 +56,7 @@ def message_ids(message: MessageProxy) -> dict[str, Any]:
     """What a log line may say about a message: its ids, never its other arguments."""
     ids: dict[str, Any] = {"message_id": message.message_id, "actor": message.actor_name}
     if message.args:
-        ids[_first_id(message)] = str(message.args[0])
+        ids[subject_key(message.actor_name)] = str(message.args[0])
     if message.actor_name == "packmatch.match_slot" and len(message.args) > 1:
         ids["position"] = message.args[1]
     return ids
