@@ -57,14 +57,31 @@ def _broker(exc: Any) -> str:
     return f"cannot reach the broker (PACKMATCH_BROKER_URL): {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
+def _api(exc: Any) -> str:
+    # A command that talks to the API through packmatch.client (`demo`): the envelope's code,
+    # message and fields, and the request id to find its log lines.
+    shown = [(d.get("field"), d.get("message")) for d in exc.details[:5]]
+    details = "; ".join(f"{field}: {message}" if field else str(message) for field, message in shown)
+    request = f" [request {exc.request_id}]" if exc.request_id else ""
+    said = f"{exc.message} ({details})" if details else exc.message
+    return f"the API answered {exc.status_code} {exc.code}: {said}{request}"
+
+
+def _client(exc: Any) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _renderers() -> list[tuple[type[BaseException], Render]]:
     import redis
     import sqlalchemy.exc
 
+    from packmatch.client import errors as client_errors
     from packmatch.errors import PackmatchError
 
     return [
         (PackmatchError, _packmatch),
+        (client_errors.ApiError, _api),
+        (client_errors.PackmatchError, _client),
         (sqlalchemy.exc.ArgumentError, _database_url),
         (sqlalchemy.exc.DBAPIError, _database),
         (redis.exceptions.ConnectionError, _broker),

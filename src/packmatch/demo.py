@@ -271,10 +271,6 @@ class ServeOn:
     host: str = "127.0.0.1"
     port: int = 8000
 
-    @property
-    def page_url(self) -> str:
-        return f"http://{self.host}:{self.port}/review"
-
 
 def play(client: Client, world: World, api_key: str, timeout_seconds: float, *, serving: bool = False) -> int:
     """Install the world, submit its bundles, wait for their verdicts and print the report, all over
@@ -326,10 +322,12 @@ def create_reviewer_key(services: Services, world: World) -> str:
     return services.accounts.create_key(world.organization, frozenset({"review"}), REVIEWER_NAME)
 
 
-def announce_review_page(serve_on: ServeOn, reviewer_key: str) -> None:
+def announce_review_page(server_url: str, reviewer_key: str) -> None:
+    """The page's address as the server listens (the port it got for `--port 0`, loopback for a
+    wildcard host)."""
     print(
         "",
-        f"Review the bundles in a browser: {serve_on.page_url}",
+        f"Review the bundles in a browser: {server_url}/review",
         f"  sign in with this reviewer key (scope review, kept in the tab only): {reviewer_key}",
         "  the API and its worker keep running; Ctrl+C stops them",
         sep="\n",
@@ -356,7 +354,7 @@ def run_demo(
             with Client(server.url, api_key) as client:
                 code = play(client, world, api_key, timeout_seconds, serving=serve_on is not None)
             if code == 0 and serve_on is not None:
-                announce_review_page(serve_on, create_reviewer_key(runtime.services, world))
+                announce_review_page(server.url, create_reviewer_key(runtime.services, world))
                 server.serve_until_signalled()
             return code
     finally:

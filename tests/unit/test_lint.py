@@ -1,5 +1,6 @@
 """The lint runs with the tests (so CI's one command checks it): ruff, ruff's formatter and strict
-mypy over src/ and tests/, as configured in pyproject.toml."""
+mypy over src/ and tests/ (benchmarks/ too for ruff; mypy would need the `bench` extra, which CI's
+`.[test]` install does not have), as configured in pyproject.toml."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 LINTERS = {
-    "ruff check": [str(BIN / "ruff"), "check", "src", "tests"],
-    "ruff format": [str(BIN / "ruff"), "format", "--check", "src", "tests"],
+    "ruff check": [str(BIN / "ruff"), "check", "src", "tests", "benchmarks"],
+    "ruff format": [str(BIN / "ruff"), "format", "--check", "src", "tests", "benchmarks"],
     "mypy": [str(BIN / "mypy")],  # files = src/packmatch and tests (pyproject.toml)
 }
 
