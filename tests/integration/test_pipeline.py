@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import structlog.testing
 
 from packmatch.domain.models import RunStatus, SlotStatus
 from packmatch.errors import PermanentError
@@ -65,6 +66,33 @@ def test_a_transient_failure_is_retried(stack: Stack, monkeypatch: pytest.Monkey
     stack.drain()
     assert stack.get(run).status is RunStatus.PASSED
     assert len(calls) == 3
+
+
+def test_a_slot_is_reported_completed_only_once_its_transaction_commits(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The commit fails once after the slot was matched and recorded (the database restarted): the
+    # transaction rolls back and the message is retried, so the first attempt must not have said
+    # `slot.completed` (the fault scenarios count a second one as duplicated work).
+    original = Pipeline._match_and_complete
+    calls: list[int] = []
+
+    def commit_lost(self: Pipeline, *args: Any) -> Any:
+        done = original(self, *args)
+        calls.append(1)
+        if len(calls) == 1:
+            raise sa.exc.OperationalError("COMMIT", {}, Exception("server closed the connection"))
+        return done
+
+    monkeypatch.setattr(Pipeline, "_match_and_complete", commit_lost)
+    with structlog.testing.capture_logs() as logs:
+        run = stack.submit(invoice=[invoice_row(0)])
+        stack.drain()
+    assert stack.get(run).status is RunStatus.REVIEW
+    assert len(calls) == 2
+    completed = [e for e in logs if e["event"] == "slot.completed"]
+    assert [e["document_type"] for e in completed] == ["invoice"]
+    assert [e["event"] for e in logs].count("run.finalized") == 1
 
 
 def test_a_permanent_failure_ends_the_run_in_error_naming_the_slot(

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
@@ -81,6 +82,23 @@ class Finalized:
             duration_ms=round(seconds * 1000, 1),
         )
         publish_deliveries(publisher, self.deliveries, source="finalize")
+
+
+@dataclass(frozen=True)
+class SlotCompleted:
+    """A slot that a transaction just completed (and the run, when it was the last slot);
+    reported once it has committed."""
+
+    log: Any  # the slot's bound logger (run, document type, matching run)
+    status: SlotStatus
+    seconds: float
+    finalized: Finalized | None
+
+    def report(self, metrics: Metrics, publisher: Publisher) -> None:
+        metrics.slot_completed(self.status, self.seconds)
+        self.log.info("slot.completed", status=self.status.value, duration_ms=round(self.seconds * 1000, 1))
+        if self.finalized is not None:
+            self.finalized.report(metrics, publisher)
 
 
 def finalize_in(
@@ -153,10 +171,12 @@ class Pipeline:
                 conn, job.slot.matching_config_id, (r.document_id for r in job.rows)
             )
             self._before_matching(conn, job)
-            finalized = self._match_and_complete(conn, job, excluded)
+            completed = self._match_and_complete(conn, job, excluded)
             conn.commit()
-        if finalized is not None:
-            finalized.report(self.metrics, self.publisher)
+        # Reported once committed: a commit that fails (the database restarted) is retried, and a
+        # line logged before it would say `slot.completed` twice for one slot.
+        if completed is not None:
+            completed.report(self.metrics, self.publisher)
 
     def _before_matching(self, conn: Connection, job: store.SlotJob) -> None:
         """End the read transaction before matching when keeping it open could hurt: a long slot
@@ -171,7 +191,7 @@ class Pipeline:
 
     def _match_and_complete(
         self, conn: Connection, job: store.SlotJob, excluded: Exclusions
-    ) -> Finalized | None:
+    ) -> SlotCompleted | None:
         config = job.snapshot.matching_configs[job.slot.matching_config_id]
         started = time.perf_counter()
         bound = log.bind(
@@ -192,9 +212,7 @@ class Pipeline:
         if remaining is None:
             bound.info("slot.duplicate_ignored", duration_ms=round(seconds * 1000, 1))
             return None
-        self.metrics.slot_completed(done.status, seconds)
-        bound.info("slot.completed", status=done.status.value, duration_ms=round(seconds * 1000, 1))
-        return finalized
+        return SlotCompleted(bound, done.status, seconds, finalized)
 
     def _match_rows(
         self, run_id: uuid.UUID, matcher: Matcher, rows: Sequence[InputRow], excluded: Exclusions
