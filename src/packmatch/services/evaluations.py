@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import IO
 
 from sqlalchemy.engine import Connection
 
@@ -21,8 +22,9 @@ from packmatch.domain.evaluations import Evaluation, EvaluationProgress, Evaluat
 from packmatch.errors import FieldProblem, NotFound, PermanentError, ValidationFailed
 from packmatch.logging import get_logger
 from packmatch.quality import LabelledRow, evaluate, labels_from_reviews
-from packmatch.services.calibrations import check_labels
+from packmatch.services.calibrations import LocateLabel, check_labels, json_label
 from packmatch.services.configs import MATCHING_NOT_FOUND
+from packmatch.services.labelled_csv import read_labelled_csv
 from packmatch.services.ports import Clock, Publisher, utcnow
 from packmatch.services.reference.cache import ReferenceCache
 from packmatch.store import configs as configs_store
@@ -62,9 +64,11 @@ class Evaluations:
         config_id: uuid.UUID,
         rows: Sequence[LabelledRow] | None,
         source: EvaluationSource,
+        locate: LocateLabel = json_label,
     ) -> Evaluation:
         """Record an evaluation of ``rows`` (None: labels from the config's review decisions) and
-        send it to the workers. 404 for an unknown config; 400 for a label that names no row."""
+        send it to the workers. 404 for an unknown config; 400 for a label that names no row (as
+        ``locate`` names it)."""
         with self.db.transaction() as conn:
             config = configs_store.get_matching_config(conn, organization_id, config_id)
             if config is None:
@@ -76,7 +80,7 @@ class Evaluations:
             else:
                 labels = [row.reference_row_id for row in rows if row.reference_row_id is not None]
                 known = store.known_row_ids(conn, config.reference_data_id, labels)
-                check_labels([row.reference_row_id for row in rows], known)
+                check_labels([row.reference_row_id for row in rows], known, locate)
             evaluation = Evaluation(
                 id=uuid.uuid4(),
                 organization_id=organization_id,
@@ -97,6 +101,12 @@ class Evaluations:
         )
         self._send(evaluation.id)
         return evaluation
+
+    def submit_csv(self, organization_id: uuid.UUID, config_id: uuid.UUID, file: IO[bytes]) -> Evaluation:
+        """:meth:`submit` the labelled rows of a CSV file (`labelled_csv`); its problems → 400 by line,
+        more than :data:`MAX_ROWS` rows → 413."""
+        labelled = read_labelled_csv(file, MAX_ROWS)
+        return self.submit(organization_id, config_id, labelled.rows, EvaluationSource.CSV, labelled.locate)
 
     def get(self, organization_id: uuid.UUID, config_id: uuid.UUID, evaluation_id: uuid.UUID) -> Evaluation:
         with self.db.transaction() as conn:
