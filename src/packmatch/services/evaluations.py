@@ -5,7 +5,7 @@ message with its id (ids only, as every pipeline message). The worker matches ev
 same cached index a slot uses (:func:`packmatch.quality.evaluate`), writes its progress every few
 hundred rows and the report at the end. A lost message is re-sent by the reconciler (a queued
 evaluation older than the stall time); a worker that died mid-way leaves it `running`, and a message
-redelivered after :data:`RESTART_AFTER` starts it again.
+that comes after :data:`RESTART_AFTER` (the reconciler sends one) starts it again.
 """
 
 from __future__ import annotations
@@ -183,11 +183,15 @@ class Evaluations:
             store.fail_evaluation(conn, evaluation_id, reason, self.clock())
         log.warning("evaluation.failed", evaluation_id=str(evaluation_id), error=reason)
 
-    def redrive_waiting(self, created_before: datetime, limit: int = 100) -> int:
-        """Send again the queued evaluations accepted before ``created_before`` (for the reconciler:
-        their message may be lost; a duplicate one does nothing)."""
+    def redrive_waiting(self, created_before: datetime, limit: int = 100, now: datetime | None = None) -> int:
+        """Send again (for the reconciler) the queued evaluations accepted before ``created_before``,
+        whose message may be lost, and the running ones started more than :data:`RESTART_AFTER`
+        before ``now``, whose worker died: a broker redelivers a dead worker's message within
+        minutes, when it does nothing, so without this such an evaluation would stay `running`.
+        A duplicate message does nothing."""
+        stale_before = (now or self.clock()) - RESTART_AFTER
         with self.db.transaction() as conn:
-            waiting = store.waiting(conn, created_before, limit)
+            waiting = store.waiting(conn, created_before, stale_before, limit)
         for evaluation_id in waiting:
             self.publisher.evaluate(evaluation_id)
             log.info("evaluation.reconciled", evaluation_id=str(evaluation_id), action="evaluate")
