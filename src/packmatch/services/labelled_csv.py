@@ -28,6 +28,7 @@ NO_LABEL = (
     "(the reference row it should match, blank for none)"
 )
 NO_ROWS = "the file has a header but no rows; send at least one labelled row"
+CSV_PROBLEMS = "The CSV file cannot be evaluated; each problem names its line."
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def _refuse(line: int, message: str) -> ValidationFailed:
 def read_labelled_csv(file: IO[bytes], max_rows: int) -> LabelledCsv:
     """The file's rows and their lines. Problems → ValidationFailed naming lines (or the file);
     more than `max_rows` rows → PayloadTooLarge."""
-    layout = scan_records(file, max_rows, key=LABEL, check_key=_check_label)
+    layout = scan_records(file, max_rows, LABEL, _check_label, CSV_PROBLEMS)
     label = layout.id_index
     if label is None:
         raise _refuse(1, NO_LABEL)

@@ -127,9 +127,14 @@ def _layout(
 
 
 def scan_records(
-    file: IO[bytes], max_rows: int, key: str = ID_COLUMN, check_key: KeyCheck = row_id
+    file: IO[bytes],
+    max_rows: int,
+    key: str = ID_COLUMN,
+    check_key: KeyCheck = row_id,
+    problems_message: str = CSV_PROBLEMS,
 ) -> CsvLayout:
-    """The exact first pass, a record at a time: every problem with its line (up to 20).
+    """The exact first pass, a record at a time: every problem with its line (up to 20), raised
+    with `problems_message`.
 
     `key` names the column that is not a value (the row ids; an evaluation's labels), whose cells
     `check_key` checks; the layout's `id_index` is where it is, None when the header lacks it."""
@@ -150,7 +155,7 @@ def scan_records(
                 column.add(cell_value(text))
         if problems.full:
             break
-    problems.raise_if_any(CSV_PROBLEMS)
+    problems.raise_if_any(problems_message)
     return _layout(records.header, id_index, evidence, count, regular=False)
 
 
