@@ -217,6 +217,78 @@ def test_a_csv_upload_reports_its_progress(client: Client, tmp_path: Path) -> No
     assert next(iter(client.reference_data.rows(dataset.id, order="asc"))).id == "BK-0"
 
 
+def labelled_rows() -> list[dict[str, Any]]:
+    nothing = invoice(booking_reference="NONE", carrier="zzz", total="1")["values"]
+    return [
+        {"values": invoice()["values"], "reference_row_id": "BK-1"},
+        {"values": nothing, "reference_row_id": None},
+    ]
+
+
+def labels_csv(path: Path) -> Path:
+    """`labelled_rows()` as a CSV file (every cell quoted: `4,250.00` holds a comma)."""
+    columns = list(invoice()["values"])
+    lines = [",".join([*columns, "reference_row_id"])]
+    for row in labelled_rows():
+        lines.append(",".join([*(f'"{row["values"][c]}"' for c in columns), row["reference_row_id"] or ""]))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def evaluated_config(client: Client) -> str:
+    ref = client.reference_data.create("bookings", BOOKINGS)
+    body = {"name": "Invoice to booking", "reference_data_id": ref.id, "field_mappings": INVOICE_MAPPINGS}
+    return str(client.matching_configs.create(body).id)
+
+
+def test_an_evaluation_is_created_from_rows_or_a_csv_file_and_waited_for(
+    client: Client, tmp_path: Path
+) -> None:
+    mc = evaluated_config(client)
+    accepted = client.evaluations.create(mc, labelled_rows())
+    assert (accepted.status, accepted.source) == ("queued", "rows")
+    done = client.evaluations.wait(mc, accepted.id, timeout=30)
+    assert done.status == "done"
+    assert done.report is not None
+    assert (done.report.metrics.tp, done.report.metrics.tn) == (1, 1)
+
+    uploaded = client.evaluations.upload_csv(mc, labels_csv(tmp_path / "labels.csv"))
+    assert uploaded.source == "csv"
+    assert client.evaluations.wait(mc, uploaded.id, timeout=30).report == done.report
+    assert [e.id for e in client.evaluations.iter(mc, limit=1)] == [uploaded.id, accepted.id]
+    with pytest.raises(ValidationError) as refused:
+        client.evaluations.create(mc, [{"values": {}, "reference_row_id": "BK-404"}])
+    assert refused.value.details[0]["field"] == "rows[0].reference_row_id"
+
+
+def test_the_async_client_evaluates_too(server: Server, tmp_path: Path) -> None:
+    path = labels_csv(tmp_path / "labels.csv")
+
+    async def scenario() -> tuple[str, str]:
+        async with AsyncClient(server.url, api_key=server.key) as client:
+            ref = await client.reference_data.create("bookings", BOOKINGS)
+            body = {"name": "m", "reference_data_id": ref.id, "field_mappings": INVOICE_MAPPINGS}
+            mc = await client.matching_configs.create(body)
+            uploaded = await client.evaluations.upload_csv(mc.id, path)
+            done = await client.evaluations.wait(mc.id, uploaded.id, timeout=30)
+            return uploaded.source, done.status
+
+    assert asyncio.run(scenario()) == ("csv", "done")
+
+
+def test_waiting_for_an_evaluation_times_out_with_its_id() -> None:
+    example = rm.examples()[rm.Evaluation]
+    running = {**example, "status": "running", "report": None, "completed_at": None}
+    client, requests, _ = scripted([httpx.Response(200, json=running)] * 3)
+    with pytest.raises(WaitTimeout, match=f"evaluation {running['id']} still running") as waited:
+        client.evaluations.wait(running["matching_config_id"], running["id"], timeout=0.05)
+    assert waited.value.run_id == running["id"]
+    assert (
+        requests[0].url.path
+        == f"/v1/matching/configs/{running['matching_config_id']}/evaluations/{running['id']}"
+    )
+
+
 def test_the_user_agent_names_the_client_version() -> None:
     seen: list[httpx.Request] = []
 

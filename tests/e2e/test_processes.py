@@ -162,6 +162,30 @@ def test_the_walkthrough_reaches_passed_and_is_listed(deployment: Deployment) ->
     assert results["data"][0]["matched_reference_row_id"] == "BK-1"
 
 
+def test_an_evaluation_runs_on_the_worker_process(deployment: Deployment) -> None:
+    status, ref = deployment.call(
+        "POST", "/v1/matching/reference-data", {"name": "bookings", "rows": BOOKINGS}
+    )
+    assert status == 201
+    body = {"name": "Invoice to booking", "reference_data_id": ref["id"], "field_mappings": INVOICE_MAPPINGS}
+    status, mc = deployment.call("POST", "/v1/matching/configs", body)
+    assert status == 201
+    rows = [
+        {"values": invoice()["values"], "reference_row_id": "BK-1"},
+        {"values": {}, "reference_row_id": None},
+    ]
+    status, accepted = deployment.call("POST", f"/v1/matching/configs/{mc['id']}/evaluations", {"rows": rows})
+    assert (status, accepted["status"]) == (202, "queued")
+    deadline = time.monotonic() + 30
+    while (found := deployment.call("GET", accepted["links"]["self"])[1])["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, "the evaluation did not end in time"
+        time.sleep(0.1)
+    assert found["status"] == "done", found
+    assert (found["report"]["metrics"]["tp"], found["report"]["metrics"]["tn"]) == (1, 1)
+    completed = [e for e in deployment.events(deployment.worker_log) if e["event"] == "evaluation.completed"]
+    assert [e["evaluation_id"] for e in completed] == [accepted["id"]]  # the public id (SPEC §7)
+
+
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     with urllib.request.urlopen(url, timeout=10) as response:
         text = response.read().decode()

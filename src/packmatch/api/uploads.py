@@ -29,18 +29,35 @@ from packmatch.errors import FieldProblem, PayloadTooLarge, ValidationFailed
 
 JSON = "json"
 MULTIPART = "multipart"
+CSV = "csv"
+MEDIA_TYPES = {JSON: "application/json", MULTIPART: "multipart/form-data", CSV: "text/csv"}
 
 
 def body_kind(request: Request, accepted: tuple[str, ...]) -> str:
-    """`json` (also when no Content-Type is sent, as FastAPI assumes) or `multipart`; else 415."""
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    """`json` (also when no Content-Type is sent, as FastAPI assumes), `multipart` or `csv` (a
+    `text/csv` body, UTF-8: another `charset` is refused too); else 415."""
+    media_type, _, params = request.headers.get("content-type", "").partition(";")
+    media_type = media_type.strip().lower()
     if JSON in accepted and (media_type in ("", "application/json") or media_type.endswith("+json")):
         return JSON
     if MULTIPART in accepted and media_type == "multipart/form-data":
         return MULTIPART
-    wanted = " or ".join({JSON: "application/json", MULTIPART: "multipart/form-data"}[k] for k in accepted)
+    if CSV in accepted and media_type == "text/csv":
+        charset = _charset(params)
+        if charset in (None, "utf-8", "utf8"):
+            return CSV
+        raise HTTPException(415, detail=f"A text/csv body must be UTF-8 (got charset={charset}).")
+    wanted = " or ".join(MEDIA_TYPES[k] for k in accepted)
     shown = media_type or "none"
     raise HTTPException(415, detail=f"Content-Type must be {wanted} (got {shown}).")
+
+
+def _charset(params: str) -> str | None:
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').lower()
+    return None
 
 
 def _too_large(max_bytes: int) -> PayloadTooLarge:
@@ -60,10 +77,15 @@ async def _capped(request: Request, max_bytes: int) -> AsyncGenerator[bytes, Non
             yield chunk
 
 
+async def read_bytes(request: Request, max_bytes: int) -> bytes:
+    """The whole body, at most `max_bytes` (else PayloadTooLarge)."""
+    return b"".join([chunk async for chunk in _capped(request, max_bytes)])
+
+
 async def read_json_model(request: Request, model: type[Model], max_bytes: int) -> Model:
     """The body validated as `model` (in a worker thread: it may be 10 MiB), with its errors
     reported exactly as FastAPI reports a JSON body's errors."""
-    raw = b"".join([chunk async for chunk in _capped(request, max_bytes)])
+    raw = await read_bytes(request, max_bytes)
     return await run_in_threadpool(_parse_json, raw, model)
 
 

@@ -28,6 +28,7 @@ REPLACEMENTS = [
     ("run = self._s.send(", "run = await self._s.send("),
     ("return self.wait_final(", "return await self.wait_final("),
     ("(run := self.get(", "(run := await self.get("),
+    ("(found := self.get(", "(found := await self.get("),
     ("time.sleep(", "await asyncio.sleep("),
     ("The resources of the synchronous `Client`", "The resources of the asynchronous `AsyncClient`"),
 ]

@@ -37,6 +37,7 @@ class AsyncClient:
         self.package_configs = aresources.PackageConfigs(self)
         self.runs = aresources.Runs(self)
         self.matching_runs = aresources.MatchingRuns(self)
+        self.evaluations = aresources.Evaluations(self)
         self.webhooks = aresources.Webhooks(self)
 
     async def send(self, call: Call[T]) -> T:

@@ -37,6 +37,7 @@ class Client:
         self.package_configs = resources.PackageConfigs(self)
         self.runs = resources.Runs(self)
         self.matching_runs = resources.MatchingRuns(self)
+        self.evaluations = resources.Evaluations(self)
         self.webhooks = resources.Webhooks(self)
 
     def send(self, call: Call[T]) -> T:

@@ -16,10 +16,11 @@ class TransportError(PackmatchError):
 
 
 class WaitTimeout(PackmatchError):
-    """`wait_final` / `submit(wait=…)`: the run was still running when the time ran out."""
+    """`wait_final` / `submit(wait=…)` / `evaluations.wait`: the run (or evaluation) was not final
+    when the time ran out. `run_id` is the id waited for, a run's or an evaluation's."""
 
-    def __init__(self, run_id: str, seconds: float) -> None:
-        super().__init__(f"run {run_id} still running after {seconds:g} s")
+    def __init__(self, run_id: str, seconds: float, what: str = "run") -> None:
+        super().__init__(f"{what} {run_id} still running after {seconds:g} s")
         self.run_id = run_id
 
 

@@ -13,7 +13,7 @@ from typing import IO, Any, Protocol, TypeVar
 
 from packmatch import responses as r
 from packmatch.client import routes
-from packmatch.client.calls import Call, params
+from packmatch.client.calls import Call, model, params
 from packmatch.client.errors import WaitTimeout
 from packmatch.client.uploads import Progress, csv_upload
 
@@ -55,7 +55,8 @@ class ReferenceData(Resource):
         idempotency_key: str | None = None,
     ) -> r.ReferenceData:
         """Multipart upload, streamed; `progress(sent_bytes, total_bytes)` after each chunk."""
-        with csv_upload(file, name, progress, idempotency_key) as call:
+        fields = {"name": name} if name else None
+        with csv_upload(routes.REF, model(r.ReferenceData), file, fields, progress, idempotency_key) as call:
             return self._s.send(call)
 
     def list(self, **query: Any) -> r.ReferenceDataList:
@@ -175,6 +176,59 @@ class Runs(Resource):
     def reviews(self, run_id: str) -> Iterator[r.RunReviewRecord]:
         path = f"{routes.RUNS}/{run_id}/reviews"
         return paged(self._s, lambda cursor: routes.listing(path, r.RunReviewList, cursor=cursor))
+
+
+FINAL_EVALUATION = ("done", "error")
+
+
+class Evaluations(Resource):
+    """Evaluations of one matching config on labelled rows: `create` (JSON rows, or the config's
+    review decisions), `upload_csv`, then `wait` for the report."""
+
+    def create(
+        self,
+        config_id: str,
+        rows: Sequence[Body] | None = None,
+        *,
+        from_reviews: bool = False,
+        idempotency_key: str | None = None,
+    ) -> r.Evaluation:
+        """`rows`: `[{"values": {…}, "reference_row_id": "…" | None}, …]`; or `from_reviews=True`."""
+        return self._s.send(routes.create_evaluation(config_id, rows, from_reviews, idempotency_key))
+
+    def upload_csv(
+        self,
+        config_id: str,
+        file: str | Path | IO[bytes],
+        *,
+        progress: Progress | None = None,
+        idempotency_key: str | None = None,
+    ) -> r.Evaluation:
+        """A CSV file with a `reference_row_id` column (blank: no match), streamed as a multipart `file`."""
+        path = routes.evaluations(config_id)
+        with csv_upload(path, model(r.Evaluation), file, None, progress, idempotency_key) as call:
+            return self._s.send(call)
+
+    def get(self, config_id: str, evaluation_id: str) -> r.Evaluation:
+        return self._s.send(routes.get(f"{routes.evaluations(config_id)}/{evaluation_id}", r.Evaluation))
+
+    def list(self, config_id: str, **query: Any) -> r.EvaluationList:
+        return self._s.send(routes.listing(routes.evaluations(config_id), r.EvaluationList, **query))
+
+    def iter(self, config_id: str, **query: Any) -> Iterator[r.Evaluation]:
+        path = routes.evaluations(config_id)
+        return paged(self._s, lambda cursor: routes.listing(path, r.EvaluationList, **query, cursor=cursor))
+
+    def wait(self, config_id: str, evaluation_id: str, timeout: float = 300.0) -> r.Evaluation:
+        """GET the evaluation until it is `done` or `error`; `WaitTimeout` after `timeout` seconds."""
+        deadline, pause = time.monotonic() + timeout, FINAL_POLL[0]
+        while (found := self.get(config_id, evaluation_id)).status not in FINAL_EVALUATION:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WaitTimeout(evaluation_id, timeout, "evaluation")
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, FINAL_POLL[1])
+        return found
 
 
 class MatchingRuns(Resource):

@@ -76,6 +76,18 @@ def delete(path: str, key: str | None) -> Call[r.Deleted]:
     return Call("DELETE", path, model(r.Deleted), idempotency_key=key)
 
 
+# --- evaluations of a matching config -----------------------------------------------------------
+def evaluations(config_id: str) -> str:
+    return f"{MC}/{config_id}/evaluations"
+
+
+def create_evaluation(
+    config_id: str, rows: Sequence[Body] | None, from_reviews: bool, key: str | None
+) -> Call[r.Evaluation]:
+    body = {"from_reviews": True} if from_reviews else {"rows": list(rows or [])}
+    return Call("POST", evaluations(config_id), model(r.Evaluation), json=body, idempotency_key=key)
+
+
 # --- package runs -------------------------------------------------------------------------------
 def submit_run(
     package_config_id: str, input_documents: Body, wait: float | None, key: str | None

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
-from packmatch import responses as r
-from packmatch.client.calls import Call, model
-from packmatch.client.routes import REF
+from packmatch.client.calls import Call
+
+T = TypeVar("T")
 
 Progress = Callable[[int, int | None], None]  # (bytes sent, total bytes or None)
 
@@ -42,8 +42,14 @@ class _Counting:
 
 @contextmanager
 def csv_upload(
-    file: str | Path | IO[bytes], name: str | None, progress: Progress | None, key: str | None
-) -> Iterator[Call[r.ReferenceData]]:
+    path: str,
+    parse: Callable[[Any], T],
+    file: str | Path | IO[bytes],
+    fields: Mapping[str, str] | None,
+    progress: Progress | None,
+    key: str | None,
+) -> Iterator[Call[T]]:
+    """A multipart POST to `path` of `file` as the part `file` (text/csv), with text `fields`."""
     opened = open(file, "rb") if isinstance(file, str | Path) else None  # noqa: SIM115 (closed below)
     raw = opened or file
     assert not isinstance(raw, str | Path)
@@ -51,8 +57,8 @@ def csv_upload(
     filename = Path(str(getattr(raw, "name", "upload.csv"))).name
     try:
         yield Call(
-            "POST", REF, model(r.ReferenceData), files={"file": (filename, counting, "text/csv")},
-            data={"name": name} if name else None, idempotency_key=key, rewind=counting.rewind,
+            "POST", path, parse, files={"file": (filename, counting, "text/csv")},
+            data=fields or None, idempotency_key=key, rewind=counting.rewind,
         )  # fmt: skip
     finally:
         if opened is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from packmatch.domain.ids import Kind, format_id
@@ -85,10 +85,18 @@ class Calibrations:
         return Calibration(config, report)
 
 
-def check_labels(labels: Sequence[str | None], known: set[str]) -> None:
+# Where a label is: (row index, message) → a field problem.
+LocateLabel = Callable[[int, str], FieldProblem]
+
+
+def json_label(index: int, message: str) -> FieldProblem:
+    return FieldProblem(f"rows[{index}].reference_row_id", message)
+
+
+def check_labels(labels: Sequence[str | None], known: set[str], locate: LocateLabel = json_label) -> None:
     """400 naming each row whose label is not a row of the config's reference data (the first 20)."""
     problems = [
-        FieldProblem(f"rows[{i}].reference_row_id", "Not a row of this config's reference data.")
+        locate(i, f"'{label}' is not a row of this config's reference data.")
         for i, label in enumerate(labels)
         if label is not None and label not in known
     ]

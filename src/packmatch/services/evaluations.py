@@ -5,7 +5,7 @@ message with its id (ids only, as every pipeline message). The worker matches ev
 same cached index a slot uses (:func:`packmatch.quality.evaluate`), writes its progress every few
 hundred rows and the report at the end. A lost message is re-sent by the reconciler (a queued
 evaluation older than the stall time); a worker that died mid-way leaves it `running`, and a message
-redelivered after :data:`RESTART_AFTER` starts it again.
+that comes after :data:`RESTART_AFTER` (the reconciler sends one) starts it again.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import IO
 
 from sqlalchemy.engine import Connection
 
@@ -21,8 +22,9 @@ from packmatch.domain.evaluations import Evaluation, EvaluationProgress, Evaluat
 from packmatch.errors import FieldProblem, NotFound, PermanentError, ValidationFailed
 from packmatch.logging import get_logger
 from packmatch.quality import LabelledRow, evaluate, labels_from_reviews
-from packmatch.services.calibrations import check_labels
+from packmatch.services.calibrations import LocateLabel, check_labels, json_label
 from packmatch.services.configs import MATCHING_NOT_FOUND
+from packmatch.services.labelled_csv import read_labelled_csv
 from packmatch.services.ports import Clock, Publisher, utcnow
 from packmatch.services.reference.cache import ReferenceCache
 from packmatch.store import configs as configs_store
@@ -62,9 +64,11 @@ class Evaluations:
         config_id: uuid.UUID,
         rows: Sequence[LabelledRow] | None,
         source: EvaluationSource,
+        locate: LocateLabel = json_label,
     ) -> Evaluation:
         """Record an evaluation of ``rows`` (None: labels from the config's review decisions) and
-        send it to the workers. 404 for an unknown config; 400 for a label that names no row."""
+        send it to the workers. 404 for an unknown config; 400 for a label that names no row (as
+        ``locate`` names it)."""
         with self.db.transaction() as conn:
             config = configs_store.get_matching_config(conn, organization_id, config_id)
             if config is None:
@@ -76,7 +80,7 @@ class Evaluations:
             else:
                 labels = [row.reference_row_id for row in rows if row.reference_row_id is not None]
                 known = store.known_row_ids(conn, config.reference_data_id, labels)
-                check_labels([row.reference_row_id for row in rows], known)
+                check_labels([row.reference_row_id for row in rows], known, locate)
             evaluation = Evaluation(
                 id=uuid.uuid4(),
                 organization_id=organization_id,
@@ -97,6 +101,12 @@ class Evaluations:
         )
         self._send(evaluation.id)
         return evaluation
+
+    def submit_csv(self, organization_id: uuid.UUID, config_id: uuid.UUID, file: IO[bytes]) -> Evaluation:
+        """:meth:`submit` the labelled rows of a CSV file (`labelled_csv`); its problems → 400 by line,
+        more than :data:`MAX_ROWS` rows → 413."""
+        labelled = read_labelled_csv(file, MAX_ROWS)
+        return self.submit(organization_id, config_id, labelled.rows, EvaluationSource.CSV, labelled.locate)
 
     def get(self, organization_id: uuid.UUID, config_id: uuid.UUID, evaluation_id: uuid.UUID) -> Evaluation:
         with self.db.transaction() as conn:
@@ -173,11 +183,15 @@ class Evaluations:
             store.fail_evaluation(conn, evaluation_id, reason, self.clock())
         log.warning("evaluation.failed", evaluation_id=str(evaluation_id), error=reason)
 
-    def redrive_waiting(self, created_before: datetime, limit: int = 100) -> int:
-        """Send again the queued evaluations accepted before ``created_before`` (for the reconciler:
-        their message may be lost; a duplicate one does nothing)."""
+    def redrive_waiting(self, created_before: datetime, limit: int = 100, now: datetime | None = None) -> int:
+        """Send again (for the reconciler) the queued evaluations accepted before ``created_before``,
+        whose message may be lost, and the running ones started more than :data:`RESTART_AFTER`
+        before ``now``, whose worker died: a broker redelivers a dead worker's message within
+        minutes, when it does nothing, so without this such an evaluation would stay `running`.
+        A duplicate message does nothing."""
+        stale_before = (now or self.clock()) - RESTART_AFTER
         with self.db.transaction() as conn:
-            waiting = store.waiting(conn, created_before, limit)
+            waiting = store.waiting(conn, created_before, stale_before, limit)
         for evaluation_id in waiting:
             self.publisher.evaluate(evaluation_id)
             log.info("evaluation.reconciled", evaluation_id=str(evaluation_id), action="evaluate")

@@ -80,7 +80,8 @@ class Reconciler:
         folded = fold_counts(self.db)  # after the prune, so that its deltas are folded too
         evaluations = 0
         if self.evaluations is not None:
-            evaluations = self.evaluations.redrive_waiting(self._idle_since(self.clock()), self.batch)
+            now = self.clock()
+            evaluations = self.evaluations.redrive_waiting(self._idle_since(now), self.batch, now)
         return ReconcileReport(redriven, expired, relayed, pruned, folded, evaluations)
 
     def _expire_overdue(self) -> int:

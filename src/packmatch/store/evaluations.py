@@ -121,12 +121,19 @@ def start_evaluation(
     return MatchingConfig.model_validate(found.config), list(found.rows)
 
 
-def waiting(conn: Connection, created_before: datetime, limit: int) -> list[uuid.UUID]:
-    """Queued evaluations accepted before ``created_before`` (their message may be lost), oldest first."""
+def waiting(
+    conn: Connection, created_before: datetime, stale_before: datetime, limit: int
+) -> list[uuid.UUID]:
+    """Evaluations whose message may be lost, oldest first: queued ones accepted before
+    ``created_before``, and running ones started before ``stale_before`` (their worker died)."""
+    status = evaluations.c.status
     query = (
         sa.select(evaluations.c.id)
         .where(
-            evaluations.c.status == EvaluationStatus.QUEUED.value, evaluations.c.created_at < created_before
+            sa.or_(
+                sa.and_(status == EvaluationStatus.QUEUED.value, evaluations.c.created_at < created_before),
+                sa.and_(status == EvaluationStatus.RUNNING.value, evaluations.c.started_at < stale_before),
+            )
         )
         .order_by(evaluations.c.created_at)
         .limit(limit)

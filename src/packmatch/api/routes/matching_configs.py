@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from packmatch.api import presenters
 from packmatch.api.deps import PageDep, PrincipalDep, ServicesDep
@@ -14,6 +16,17 @@ from packmatch.api.schemas import (
     MatchingConfigCreate,
     MatchingConfigReplace,
 )
+from packmatch.api.uploads import (
+    CSV,
+    JSON,
+    MULTIPART,
+    body_kind,
+    check_form_fields,
+    form_file,
+    read_bytes,
+    read_form,
+    read_json_model,
+)
 from packmatch.domain.evaluations import EvaluationSource
 from packmatch.domain.ids import Kind, parse_id
 from packmatch.domain.models import InputRow
@@ -21,6 +34,7 @@ from packmatch.quality.labels import LabelledRow
 from packmatch.services.calibrations import MAX_REFERENCE_ROWS, MAX_ROWS, CalibrationRequest
 from packmatch.services.configs import MatchingConfigInput, MatchingConfigReplacement
 from packmatch.services.evaluations import MAX_ROWS as EVALUATION_MAX_ROWS
+from packmatch.services.labelled_csv import LABEL
 
 router = APIRouter(prefix=presenters.MATCHING_CONFIGS, tags=["matching configs"])
 
@@ -109,31 +123,74 @@ def calibrations(
 
 
 EVALUATIONS = "/{config_id}/evaluations"
+CSV_FIELDS = frozenset({"file"})
+CSV_FILE = (
+    f"A UTF-8 CSV file with a header row: a `{LABEL}` column (the reference row each row should "
+    "match, blank for none) and the input values in the other columns."
+)
+EVALUATION_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": EvaluationCreate.model_json_schema()},
+        "text/csv": {"schema": {"type": "string", "description": CSV_FILE}},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary", "description": CSV_FILE}},
+                "additionalProperties": False,
+            }
+        },
+    },
+}
 
 
 @router.post(
     EVALUATIONS,
     status_code=202,
     summary="Evaluate a matching config on labelled rows",
-    description="Accepts labelled rows (`rows`, up to "
+    description="Accepts labelled rows — `application/json` with `rows` (up to "
     f"{EVALUATION_MAX_ROWS:,}, each with `reference_row_id` or null) or `from_reviews: true` (the "
-    "config's recorded review decisions as labels) and answers 202 with the evaluation, `queued`. "
-    "A worker matches every row with the config as it is now and reports precision, recall and F1 "
-    "at its threshold, the curve over thresholds, the best-F1 threshold, the lowest threshold with "
-    "precision ≥ 0.99 and the worst misses with their evidence. Poll `links.self`.",
+    "config's recorded review decisions as labels), or a CSV file of up to "
+    f"{EVALUATION_MAX_ROWS:,} rows as a `text/csv` body or a multipart `file` (a `{LABEL}` column, "
+    "blank for no match; the other columns are the input values) — and answers 202 with the "
+    "evaluation, `queued`. A worker matches every row with the config as it is now and reports "
+    "precision, recall and F1 at its threshold, the curve over thresholds, the best-F1 threshold, "
+    "the lowest threshold with precision ≥ 0.99 and the worst misses with their evidence. Poll "
+    "`links.self`. Any other Content-Type → 415 `unsupported_media_type`.",
+    openapi_extra={"requestBody": EVALUATION_BODY},
 )
-def create_evaluation(
-    config_id: str, body: EvaluationCreate, principal: PrincipalDep, services: ServicesDep, response: Response
+async def create_evaluation(
+    config_id: str, request: Request, principal: PrincipalDep, services: ServicesDep, response: Response
 ) -> dict[str, Any]:
     ident = parse_id(Kind.MATCHING_CONFIG, config_id)
-    if body.rows is None:
-        rows, source = None, EvaluationSource.REVIEWS
+    kind = body_kind(request, (JSON, CSV, MULTIPART))
+    max_bytes: int = request.app.state.settings.max_body_bytes
+    evaluations, organization_id = services.evaluations, principal.organization_id
+    if kind == JSON:
+        rows, source = _labelled_rows(await read_json_model(request, EvaluationCreate, max_bytes))
+        evaluation = await run_in_threadpool(evaluations.submit, organization_id, ident, rows, source)
+    elif kind == CSV:
+        body = io.BytesIO(await read_bytes(request, max_bytes))
+        evaluation = await run_in_threadpool(evaluations.submit_csv, organization_id, ident, body)
     else:
-        rows = [LabelledRow(values=r.values, reference_row_id=r.reference_row_id) for r in body.rows]
-        source = EvaluationSource.ROWS
-    shown = presenters.evaluation(services.evaluations.submit(principal.organization_id, ident, rows, source))
+        form = await read_form(request, max_bytes, max_fields=10)
+        try:
+            check_form_fields(form, CSV_FIELDS)
+            file = form_file(form, "file").file
+            evaluation = await run_in_threadpool(evaluations.submit_csv, organization_id, ident, file)
+        finally:
+            await form.close()
+    shown = presenters.evaluation(evaluation)
     response.headers["Location"] = shown["links"]["self"]
     return shown
+
+
+def _labelled_rows(body: EvaluationCreate) -> tuple[list[LabelledRow] | None, EvaluationSource]:
+    if body.rows is None:
+        return None, EvaluationSource.REVIEWS
+    rows = [LabelledRow(values=r.values, reference_row_id=r.reference_row_id) for r in body.rows]
+    return rows, EvaluationSource.ROWS
 
 
 @router.get(EVALUATIONS, summary="List a matching config's evaluations")

@@ -13,7 +13,7 @@ exact reader (`scan_records`), which names every problem's line, as it always di
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from typing import IO, Any, Protocol
@@ -27,6 +27,11 @@ from packmatch.store.reference_data import RowBatch
 
 CSV_PROBLEMS = "The CSV file cannot be imported; each problem names its line."
 EXACT_BATCH = 1000
+ID_COLUMN = "id"
+
+# Checks one record's cell of the key column (the `id`): (row number from 1, cell) → ValueError
+# with a message for the client when the cell will not do.
+KeyCheck = Callable[[int, str], object]
 
 
 class ImportProgress(Protocol):
@@ -121,34 +126,46 @@ def _layout(
     return CsvLayout(header, id_index, columns, count, regular)
 
 
-def scan_records(file: IO[bytes], max_rows: int) -> CsvLayout:
-    """The exact first pass, a record at a time: every problem with its line (up to 20)."""
+def scan_records(
+    file: IO[bytes],
+    max_rows: int,
+    key: str = ID_COLUMN,
+    check_key: KeyCheck = row_id,
+    problems_message: str = CSV_PROBLEMS,
+) -> CsvLayout:
+    """The exact first pass, a record at a time: every problem with its line (up to 20), raised
+    with `problems_message`.
+
+    `key` names the column that is not a value (the row ids; an evaluation's labels), whose cells
+    `check_key` checks; the layout's `id_index` is where it is, None when the header lacks it."""
     problems = Problems()
     records = CsvRecords(
         file, lambda line, message: problems.add(line or 0, csv_location(line or 0, message))
     )
-    id_index = records.header.index("id") if "id" in records.header else None
+    id_index = records.header.index(key) if key in records.header else None
     evidence = [TypeEvidence() for _ in records.header]
     count = 0
     for line, cells in records:
         count += 1
         if count > max_rows:
             raise _too_many(max_rows)
-        _check_csv_id(problems, count, line, cells, id_index)
+        _check_key(problems, count, line, cells, id_index, check_key)
         for column, text in zip(evidence, cells, strict=True):
             if column.open:
                 column.add(cell_value(text))
         if problems.full:
             break
-    problems.raise_if_any(CSV_PROBLEMS)
+    problems.raise_if_any(problems_message)
     return _layout(records.header, id_index, evidence, count, regular=False)
 
 
-def _check_csv_id(problems: Problems, n: int, line: int, cells: Sequence[str], id_index: int | None) -> None:
+def _check_key(
+    problems: Problems, n: int, line: int, cells: Sequence[str], id_index: int | None, check_key: KeyCheck
+) -> None:
     if id_index is None:
         return
     try:
-        row_id(n, cells[id_index])
+        check_key(n, cells[id_index])
     except ValueError as exc:
         problems.add(line, csv_location(line, str(exc)))
 
@@ -225,7 +242,7 @@ class OnePass:
         self._progress = progress
         self._records = CsvBatches(file)
         header = self._records.header
-        self._id_index = header.index("id") if "id" in header else None
+        self._id_index = header.index(ID_COLUMN) if ID_COLUMN in header else None
         self._values = [index for index in range(len(header)) if index != self._id_index]
         self._evidence = [TypeEvidence() for _ in header]
         self._written: list[set[Encoding]] = [set() for _ in header]
