@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from packmatch.domain.models import FieldMapping, InputRow, MatchingConfig, MissingPolicy, ReferenceRow
 from packmatch.quality import fellegi_sunter as fs
-from packmatch.quality.calibration import calibrate
+from packmatch.quality.calibration import _one_match_per_row, calibrate
 
 LEVELS = len(fs.LEVELS)
 
@@ -165,3 +165,23 @@ def test_a_fuzzy_field_keeps_only_the_levels_worth_their_credit() -> None:
     near_misses = fs.Model(np.array([[0.5, 0.3, 0.002, 0.02, 0.168, 0.01]]), u, 0.2, 1, True)
     assert fs.LEVELS[_cut_level(telling, 0)] == 0.85  # ≥ 0.85 is as telling as agreement, 0.7 is not
     assert fs.LEVELS[_cut_level(near_misses, 0)] == 0.92  # 0.85–0.92 is as common in non-matches
+
+
+def test_a_rows_pairs_share_one_match_by_their_odds() -> None:
+    # Row 0: two pairs the model finds near-certain (e^30 and e^20 odds); row 1: one even pair;
+    # row 2: no pair at all.
+    row = np.array([0, 0, 1], dtype=np.int64)
+    correct, matches = _one_match_per_row(row, np.array([30.0, 20.0, 0.0]), rows=3)
+    # The stronger pair is right almost surely: scaling the two probabilities (≈ 1 each) to share
+    # 1 would have made each 0.5, and a perfect agreement look wrong half the time.
+    assert correct[0] > 0.9999
+    assert correct[1] < 1e-4
+    assert abs(correct[0] + correct[1] - 1.0) < 1e-9
+    assert abs(correct[2] - 0.5) < 1e-12  # odds 1 against "no match" 1
+    assert abs(matches - 1.5) < 1e-4
+
+
+def test_no_pairs_no_matches() -> None:
+    correct, matches = _one_match_per_row(np.zeros(0, dtype=np.int64), np.zeros(0), rows=4)
+    assert len(correct) == 0
+    assert matches == 0.0

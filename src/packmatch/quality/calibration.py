@@ -29,7 +29,8 @@ fits the Fellegi–Sunter model (:mod:`.fellegi_sunter`) to the scores:
 5. **Threshold.** On the candidate pairs re-scored by the proposal: the threshold with the best F1
    among those whose precision is ≥ :data:`TARGET_PRECISION`, precision and recall estimated from
    the model's match probabilities (or counted from the labels). An input row matches one
-   reference row at most, so the probabilities of a row's pairs are scaled to sum to ≤ 1.
+   reference row at most, so a pair's probability of being right is its odds over one plus the
+   odds of all its row's pairs (:func:`_one_match_per_row`).
 
 The result is a :class:`CalibrationReport` whose ``proposal`` is a config body the user may PUT;
 nothing is applied. Pure: values in, values out (the engine does the scoring).
@@ -114,8 +115,8 @@ def calibrate(
         model = _supervised(candidate_levels, truth, u)
     blanks = _blank_shares(candidate_levels, random_levels)
     mappings, fields = _propose_mappings(plan, config.field_mappings, model, blanks, ignore_from)
-    posterior = fs.match_probability(candidate_levels, model.m, model.u, model.match_share)
-    outcome = _Outcome(pairs, labels, posterior, len(rows))
+    logit = fs.match_logit(candidate_levels, model.m, model.u, model.match_share)
+    outcome = _Outcome(pairs, labels, logit, len(rows))
     after_plan = make_plan(mappings)
     after_conf = _confidences(after_plan, rows, pairs)
     threshold = outcome.best_threshold(after_conf)
@@ -379,18 +380,14 @@ class _Outcome:
         self,
         pairs: list[Pair],
         labels: Sequence[str | None] | None,
-        posterior: npt.NDArray[np.float64],
+        logit: npt.NDArray[np.float64],
         rows: int,
     ) -> None:
         self.row = np.array([i for i, _ in pairs], dtype=np.int64)
         self.rows = rows
         self.labelled = labels is not None
         if labels is None:
-            # An input row matches one reference row at most: its pairs' probabilities share 1.
-            per_row = np.zeros(rows)
-            np.add.at(per_row, self.row, posterior)
-            self.correct = posterior / np.maximum(per_row[self.row], 1.0)
-            self.matches = float(np.minimum(per_row, 1.0).sum())
+            self.correct, self.matches = _one_match_per_row(self.row, logit, rows)
         else:
             self.correct = np.array([1.0 if labels[i] == ref.id else 0.0 for i, ref in pairs])
             self.matches = float(sum(1 for label in labels if label is not None))
@@ -435,6 +432,29 @@ class _Outcome:
         pick = int(np.argmax(np.where(good if good.any() else cuttable, f1, -1.0)))
         below = float(best[pick + 1]) if pick + 1 < len(best) else 0.0
         return _between(float(best[pick]), below)
+
+
+def _one_match_per_row(
+    row: npt.NDArray[np.int64], logit: npt.NDArray[np.float64], rows: int
+) -> tuple[npt.NDArray[np.float64], float]:
+    """Each pair's probability of being its input row's one match, and the expected number of rows
+    with a match, when an input row matches one reference row at most: with odds o_j = e^logit_j,
+    pair j is the match with probability o_j / (1 + Σ_row o_k) (no match: 1 / (1 + Σ_row o_k)).
+    Normalising the pairs' own probabilities instead would let two near-certain pairs of a row
+    (the model counts agreeing fields as independent evidence) halve each other, so that even
+    perfect agreements looked 50% right and no threshold reached the target precision."""
+    if not len(row):
+        return np.zeros(0), 0.0
+    top = np.full(rows, 0.0)  # the row's largest logit, at least 0 (the no-match term), for stability
+    np.maximum.at(top, row, logit)
+    odds = np.exp(logit - top[row])
+    total = np.exp(-top)  # the no-match term, scaled like the odds
+    np.add.at(total, row, odds)
+    correct = odds / total[row]
+    seen = np.zeros(rows, dtype=bool)
+    seen[row] = True
+    matched = 1.0 - np.exp(-top) / total
+    return np.asarray(correct, dtype=np.float64), float(matched[seen].sum())
 
 
 def _between(last_in: float, first_out: float) -> float:

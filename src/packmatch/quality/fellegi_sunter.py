@@ -27,6 +27,7 @@ __all__ = [
     "estimate_m",
     "estimate_u",
     "level_of",
+    "match_logit",
     "match_probability",
 ]
 
@@ -96,10 +97,16 @@ def _log_likelihoods(levels: Levels, table: Table) -> npt.NDArray[np.float64]:
     return total
 
 
-def match_probability(levels: Levels, m: Table, u: Table, match_share: float) -> npt.NDArray[np.float64]:
-    """Each pair's probability of being a match under the model (Bayes' rule on its levels)."""
+def match_logit(levels: Levels, m: Table, u: Table, match_share: float) -> npt.NDArray[np.float64]:
+    """Each pair's log-odds (natural log) of being a match under the model."""
     share = min(max(match_share, FLOOR), 1 - FLOOR)
     logit = np.log(share / (1 - share)) + _log_likelihoods(levels, m) - _log_likelihoods(levels, u)
+    return np.asarray(logit, dtype=np.float64)
+
+
+def match_probability(levels: Levels, m: Table, u: Table, match_share: float) -> npt.NDArray[np.float64]:
+    """Each pair's probability of being a match under the model (Bayes' rule on its levels)."""
+    logit = match_logit(levels, m, u, match_share)
     return np.asarray(1.0 / (1.0 + np.exp(-np.clip(logit, -700, 700))), dtype=np.float64)
 
 
