@@ -1,0 +1,98 @@
+"""JSON text written and read with orjson, with the standard library's exact text and values.
+
+orjson is several times faster than `json` for the bodies, stored documents and log lines of the
+hot path, but it differs from `json` in a few corners. Each function here takes orjson's answer
+only where it is the text (or the value) `json` would have produced, and otherwise falls back to
+`json` — so callers see the standard library's behaviour, faster:
+
+- floats in [1e-10, 1e-4): `json` writes `1e-05`, orjson `0.00001` or `1e-5`; a pattern on
+  orjson's text finds them (or a string that looks like one: then `json` runs, which is only slower);
+- integers beyond 64 bits, lone surrogates, keys that are not strings, types orjson does not know
+  (NumPy scalars, float subclasses): orjson raises, and `json` says what it says;
+- reading: orjson turns an integer of 20 digits or more into a float, `json` keeps it exact (so
+  any run of 19 digits goes to `json`); orjson refuses `1e400` (json: `inf`) and `NaN`.
+
+What is not reproduced: a NaN or infinity inside a nested value is written `null` (the API refuses
+them on input, so none is ever stored or shown; `json` would have raised or written `NaN`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+
+# A number orjson writes differently from `json`: `0.0000…` (json: `…e-05`) after a separator, or a
+# one-digit negative exponent (json: `e-07`) before one. Separators are the compact ones.
+_FLOAT_DIFFERS = re.compile(rb"(?:^|[:,\[])-?0\.0000|\de-\d(?:[,\]}]|$)")
+# An integer orjson would read as a float (beyond 64 bits): 19 digits in a row catch them all.
+_LONG_DIGITS = re.compile(rb"\d{19}")
+_LONG_DIGITS_TEXT = re.compile(r"\d{19}", re.ASCII)
+_COMPACT = (",", ":")
+
+
+def _fast(value: Any) -> bytes | None:
+    try:
+        text = orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError is one
+        return None
+    return None if _FLOAT_DIFFERS.search(text) else text
+
+
+def dumps_body(value: Any) -> bytes:
+    """An HTTP body: `json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))`
+    encoded as UTF-8, i.e. what Starlette's `JSONResponse` renders."""
+    text = _fast(value)
+    if text is not None:
+        return text
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=_COMPACT).encode()
+
+
+def dumps_ascii(value: Any) -> str:
+    """A stored document: `json.dumps(value, separators=(",", ":"))`, ASCII only (other characters
+    escaped as `\\uXXXX`), as the database columns have always held it."""
+    text = _fast(value)
+    if text is not None and text.isascii():
+        return text.decode()
+    return json.dumps(value, separators=_COMPACT)
+
+
+def loads(text: str | bytes | bytearray | memoryview) -> Any:
+    """`json.loads(text)`: the same values, integers of any length included."""
+    if isinstance(text, str):
+        exact = _LONG_DIGITS_TEXT.search(text) is None
+    else:
+        text = bytes(text)
+        exact = _LONG_DIGITS.search(text) is None
+    if exact:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass  # `json` decides: it reads `NaN` and `1e400`, or raises its own error
+    return json.loads(text)
+
+
+def _plain(value: Any) -> bool:
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    # NaN fails both comparisons; tiny floats are written differently (module docstring).
+    return kind is float and (value == 0.0 or 1e-4 <= abs(value) < math.inf)
+
+
+def dumps_log_line(event: Mapping[str, Any], default: Callable[[Any], Any] | None = None) -> str:
+    """A log line: `json.dumps(event, default=default, separators=(",", ":"))` (ASCII, unknown
+    objects through `default`). orjson writes it when every value is a plain str, int, bool, None
+    or float (it would write UUIDs, datetimes and enums itself, not through `default`)."""
+    if all(_plain(value) for value in event.values()):
+        try:
+            text = orjson.dumps(event)
+        except TypeError:
+            text = b"\x80"  # not ASCII: `json` below
+        if text.isascii():
+            return text.decode()
+    return json.dumps(event, default=default, separators=_COMPACT)
