@@ -1,9 +1,9 @@
 """JSON text written and read with orjson, with the standard library's exact text and values.
 
-orjson is several times faster than `json` for the bodies, stored documents and log lines of the
-hot path, but it differs from `json` in a few corners. Each function here takes orjson's answer
-only where it is the text (or the value) `json` would have produced, and otherwise falls back to
-`json` — so callers see the standard library's behaviour, faster:
+orjson is several times faster than `json` for the API's bodies, the JSON columns read back and
+the log lines of the hot path, but it differs from `json` in a few corners. Each function here
+takes orjson's answer only where it is the text (or the value) `json` would have produced, and
+otherwise falls back to `json` — so callers see the standard library's behaviour, faster:
 
 - floats in [1e-10, 1e-4): `json` writes `1e-05`, orjson `0.00001` or `1e-5`; a pattern on
   orjson's text finds them (or a string that looks like one: then `json` runs, which is only slower);
@@ -12,8 +12,8 @@ only where it is the text (or the value) `json` would have produced, and otherwi
 - reading: orjson turns an integer of 20 digits or more into a float, `json` keeps it exact (so
   any run of 19 digits goes to `json`); orjson refuses `1e400` (json: `inf`) and `NaN`.
 
-What is not reproduced: a NaN or infinity inside a nested value is written `null` (the API refuses
-them on input, so none is ever stored or shown; `json` would have raised or written `NaN`).
+What is not reproduced: a NaN or infinity inside a nested body is written `null` (the API refuses
+them on input, so none is ever stored or shown; Starlette's `json.dumps` would have raised).
 """
 
 from __future__ import annotations
@@ -50,15 +50,6 @@ def dumps_body(value: Any) -> bytes:
     if text is not None:
         return text
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=_COMPACT).encode()
-
-
-def dumps_ascii(value: Any) -> str:
-    """A stored document: `json.dumps(value, separators=(",", ":"))`, ASCII only (other characters
-    escaped as `\\uXXXX`), as the database columns have always held it."""
-    text = _fast(value)
-    if text is not None and text.isascii():
-        return text.decode()
-    return json.dumps(value, separators=_COMPACT)
 
 
 def loads(text: str | bytes | bytearray | memoryview) -> Any:

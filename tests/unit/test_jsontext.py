@@ -43,7 +43,6 @@ def test_a_body_is_what_starlette_renders(value: Any) -> None:
 def test_tiny_and_huge_floats_keep_the_standard_librarys_text(values: list[float]) -> None:
     document = {"values": values, "one": values[0]}
     assert jsontext.dumps_body(document) == body(document)
-    assert jsontext.dumps_ascii(values) == json.dumps(values, separators=COMPACT)
 
 
 def test_what_orjson_refuses_gets_the_standard_librarys_answer() -> None:
@@ -59,12 +58,6 @@ def test_what_orjson_refuses_gets_the_standard_librarys_answer() -> None:
 def test_a_nested_nan_is_written_null_the_one_difference() -> None:
     # `json` would raise (bodies) or write `NaN` (documents); the API refuses NaN on input.
     assert jsontext.dumps_body({"x": [math.nan]}) == b'{"x":[null]}'
-
-
-@settings(max_examples=500)
-@given(documents)
-def test_a_stored_document_is_ascii_and_as_json_writes_it(value: Any) -> None:
-    assert jsontext.dumps_ascii(value) == json.dumps(value, separators=COMPACT)
 
 
 @settings(max_examples=500)

@@ -72,9 +72,10 @@ def _readable(dbapi_connection: Any) -> bool:
     return bool(ready)
 
 
-# JSON columns (snapshots, input rows, results) written and read by orjson, with the text and the
-# values of the standard library's `json` (packmatch.jsontext).
-_JSON_CODEC: dict[str, Any] = {"json_serializer": jsontext.dumps_ascii, "json_deserializer": jsontext.loads}
+# JSON columns (snapshots, input rows, results) read by orjson, with the values of the standard
+# library's `json` (packmatch.jsontext). They are still written by `json.dumps`: its text (spaces
+# after `,` and `:`, ASCII only) is what the CSV import writes itself (store/reference_data.py).
+_JSON_CODEC: dict[str, Any] = {"json_deserializer": jsontext.loads}
 
 
 def make_engine(
