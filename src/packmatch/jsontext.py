@@ -26,12 +26,15 @@ from typing import Any
 
 import orjson
 
-# A number orjson writes differently from `json`: `0.0000…` (json: `…e-05`) after a separator, or a
-# one-digit negative exponent (json: `e-07`) before one. Separators are the compact ones.
-_FLOAT_DIFFERS = re.compile(rb"(?:^|[:,\[])-?0\.0000|\de-\d(?:[,\]}]|$)")
-# An integer orjson would read as a float (beyond 64 bits): 19 digits in a row catch them all.
-_LONG_DIGITS = re.compile(rb"\d{19}")
-_LONG_DIGITS_TEXT = re.compile(r"\d{19}", re.ASCII)
+# A number orjson writes differently from `json`: `0.0000…` (json: `…e-05`), or a one-digit negative
+# exponent (json: `e-07`) before a compact separator. Plain substring searches: a regular expression
+# that must try every position costs more than orjson saves.
+_TINY_DECIMAL = b"0.0000"
+_SHORT_EXPONENT = re.compile(rb"e-\d(?:[,\]}]|$)")
+# An integer orjson would read as a float (beyond 64 bits) has 19 digits or more in a row: every
+# digit mapped to `0` and everything else to `x`, then one substring search.
+_DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x78 for byte in range(256))
+_LONG_DIGITS = b"0" * 19
 _COMPACT = (",", ":")
 
 
@@ -40,7 +43,9 @@ def _fast(value: Any) -> bytes | None:
         text = orjson.dumps(value)
     except TypeError:  # orjson.JSONEncodeError is one
         return None
-    return None if _FLOAT_DIFFERS.search(text) else text
+    if _TINY_DECIMAL in text or _SHORT_EXPONENT.search(text):
+        return None
+    return text
 
 
 def dumps_body(value: Any) -> bytes:
@@ -54,17 +59,18 @@ def dumps_body(value: Any) -> bytes:
 
 def loads(text: str | bytes | bytearray | memoryview) -> Any:
     """`json.loads(text)`: the same values, integers of any length included."""
-    if isinstance(text, str):
-        exact = _LONG_DIGITS_TEXT.search(text) is None
-    else:
-        text = bytes(text)
-        exact = _LONG_DIGITS.search(text) is None
-    if exact:
+    if not isinstance(text, str):
+        raw = bytes(text)
+    elif text.isascii():
+        raw = text.encode()
+    else:  # rare (columns are written ASCII), and may hold a lone surrogate, which orjson refuses
+        return json.loads(text)
+    if _LONG_DIGITS not in raw.translate(_DIGITS_AS_ZEROS):
         try:
-            return orjson.loads(text)
+            return orjson.loads(raw)
         except orjson.JSONDecodeError:
             pass  # `json` decides: it reads `NaN` and `1e400`, or raises its own error
-    return json.loads(text)
+    return json.loads(raw)
 
 
 def _plain(value: Any) -> bool:

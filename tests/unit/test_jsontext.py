@@ -73,7 +73,9 @@ def test_reading_gives_the_values_json_gives(value: Any) -> None:
 
 def test_reading_keeps_long_integers_and_what_only_json_accepts() -> None:
     assert jsontext.loads('{"n":123456789012345678901234567890}') == {"n": 123456789012345678901234567890}
+    assert jsontext.loads(b'[123456789012345678901, "ref 12345678901234567890"]')[0] == 123456789012345678901
     assert jsontext.loads("[1e400, NaN]")[0] == math.inf
+    assert jsontext.loads('["\ud800", "\u00e9"]') == ["\ud800", "é"]  # raw: orjson refuses them
     with pytest.raises(json.JSONDecodeError):
         jsontext.loads("{")
 
