@@ -11,6 +11,7 @@ them too.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -54,6 +55,14 @@ def cpu_seconds(pids: list[int]) -> float:
             times = psutil.Process(pid).cpu_times()
             total += times.user + times.system
     return total
+
+
+def _level(line: str) -> object:
+    try:
+        document = json.loads(line)
+    except ValueError:
+        return None
+    return document.get("level") if isinstance(document, dict) else None
 
 
 def tree(pid: int) -> list[int]:
@@ -162,10 +171,10 @@ class Cluster:
         return tree(self.processes[name].pid)
 
     def errors(self) -> list[str]:
-        """Log lines at error level, from every packmatch process."""
+        """Log lines at error level, from every packmatch process (compact JSON lines or spaced)."""
         found = []
         for name in ("api", "worker"):
-            found += [line for line in self._log(name).splitlines() if '"level": "error"' in line]
+            found += [line for line in self._log(name).splitlines() if _level(line) == "error"]
         return found
 
     def stop(self) -> None:

@@ -16,6 +16,7 @@ import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from packmatch.domain.ids import Kind, format_id
+from packmatch.jsontext import dumps_log_line
 
 _SENSITIVE_KEYS = frozenset({"authorization", "api_key", "key", "secret", "values", "password", "token"})
 
@@ -93,8 +94,9 @@ def configure_logging(fmt: str = "auto", level: str = "INFO", stream: TextIO | N
     stream = stream or sys.stdout
     use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
     # Plain tracebacks on the console: rich ones print local variables, which may hold input values.
+    # JSON lines are written by orjson, with the text `json.dumps` gives them (packmatch.jsontext).
     renderer: Processor = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(serializer=dumps_log_line)
         if use_json
         else structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
     )

@@ -10,12 +10,12 @@ from typing import Any
 import structlog
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from packmatch.api.deps import get_principal
 from packmatch.api.presenters import timestamp
+from packmatch.api.rendering import JSONResponse
 from packmatch.errors import FieldProblem, PackmatchError
 
 STATUS_BY_CODE = {

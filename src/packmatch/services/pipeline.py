@@ -57,8 +57,8 @@ def send_slots(publisher: Publisher, run_id: uuid.UUID, positions: Sequence[int]
     """One message per pending slot, or `finalize` when there is none (a run without rows)."""
     if not positions:
         publisher.finalize(run_id)
-    for position in positions:
-        publisher.match_slot(run_id, position)
+    else:
+        publisher.match_slots(run_id, positions)
     log.info("run.fanned_out", run_id=str(run_id), slots=len(positions))
 
 

@@ -18,6 +18,10 @@ class Publisher(Protocol):
 
     def match_slot(self, run_id: uuid.UUID, position: int) -> None: ...
 
+    def match_slots(self, run_id: uuid.UUID, positions: Sequence[int]) -> None:
+        """One `match_slot` message per position, sent together where the broker can (one round trip)."""
+        ...
+
     def finalize(self, run_id: uuid.UUID) -> None: ...
 
     def deliver_webhook(self, delivery_id: uuid.UUID) -> None: ...
@@ -93,6 +97,10 @@ class RecordingPublisher:
 
     def match_slot(self, run_id: uuid.UUID, position: int) -> None:
         self.sent.append(("match_slot", run_id, position))
+
+    def match_slots(self, run_id: uuid.UUID, positions: Sequence[int]) -> None:
+        for position in positions:
+            self.match_slot(run_id, position)
 
     def finalize(self, run_id: uuid.UUID) -> None:
         self.sent.append(("finalize", run_id, None))

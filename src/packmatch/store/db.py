@@ -14,6 +14,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine
 
+from packmatch import jsontext
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -70,12 +72,18 @@ def _readable(dbapi_connection: Any) -> bool:
     return bool(ready)
 
 
+# JSON columns (snapshots, input rows, results) read by orjson, with the values of the standard
+# library's `json` (packmatch.jsontext). They are still written by `json.dumps`: its text (spaces
+# after `,` and `:`, ASCII only) is what the CSV import writes itself (store/reference_data.py).
+_JSON_CODEC: dict[str, Any] = {"json_deserializer": jsontext.loads}
+
+
 def make_engine(
     url: str, *, pool_size: int = 5, sqlite_busy_timeout: float = SQLITE_BUSY_TIMEOUT_SECONDS
 ) -> Engine:
     if url.startswith("sqlite"):
         connect_args = {"check_same_thread": False, "timeout": sqlite_busy_timeout}
-        engine = sa.create_engine(url, connect_args=connect_args, hide_parameters=True)
+        engine = sa.create_engine(url, connect_args=connect_args, hide_parameters=True, **_JSON_CODEC)
         sa.event.listen(engine, "connect", _sqlite_pragmas(sqlite_busy_timeout))
         return engine
     engine = sa.create_engine(
@@ -85,6 +93,7 @@ def make_engine(
         pool_recycle=1800,
         # Bound values are input rows: never let them reach an error message or a log line.
         hide_parameters=True,
+        **_JSON_CODEC,
     )
     sa.event.listen(engine, "checkin", _checked_in)
     sa.event.listen(engine, "checkout", _check_out)

@@ -7,7 +7,7 @@ one process can hold one broker and tests can hold many.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ from packmatch.logging import get_logger
 from packmatch.services.container import Services
 from packmatch.services.evaluations import RESTART_AFTER
 from packmatch.settings import Settings
+from packmatch.worker.broker import one_round_trip
 from packmatch.worker.retry import decide_retry, is_transient
 
 log = get_logger(__name__)
@@ -132,6 +133,12 @@ class DramatiqPublisher:
 
     def match_slot(self, run_id: uuid.UUID, position: int) -> None:
         self.actors.match_slot.send(str(run_id), position)
+
+    def match_slots(self, run_id: uuid.UUID, positions: Sequence[int]) -> None:
+        # A run's messages in one Redis round trip (a pipeline); one by one on other brokers.
+        with one_round_trip(self.broker):
+            for position in positions:
+                self.actors.match_slot.send(str(run_id), position)
 
     def finalize(self, run_id: uuid.UUID) -> None:
         self.actors.finalize.send(str(run_id))

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from packmatch.api.deps import ServicesDep
 from packmatch.api.errors import error_response
+from packmatch.api.rendering import JSONResponse
 
 router = APIRouter(tags=["operations"])
 

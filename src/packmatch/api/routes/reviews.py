@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
-from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from packmatch.api import presenters
 from packmatch.api.deps import PageDep, PrincipalDep, ServicesDep
+from packmatch.api.rendering import JSONResponse
 from packmatch.api.schemas import BulkResultReviewCreate, ResultReviewCreate, RunReviewCreate
 from packmatch.domain.ids import Kind, parse_id
 from packmatch.domain.public import etag

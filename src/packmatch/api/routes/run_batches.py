@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from packmatch.api import presenters
 from packmatch.api.deps import PrincipalDep, ServicesDep
 from packmatch.api.errors import error_fields, problem
+from packmatch.api.rendering import JSONResponse
 from packmatch.api.schemas import PackageRunBatchCreate, PackageRunCreate
 from packmatch.errors import PackmatchError, ValidationFailed
 from packmatch.services.run_batches import BatchEntry, BatchItem, ItemFailed, item_error

@@ -7,11 +7,11 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from packmatch.api import presenters
 from packmatch.api.deps import PageDep, PrincipalDep, ServicesDep
+from packmatch.api.rendering import JSONResponse
 from packmatch.api.schemas import Decided, PackageRunCreate, WaitSeconds
 from packmatch.domain.ids import Kind, parse_id
 from packmatch.domain.models import PackageRun, RunStatus
