@@ -9,8 +9,8 @@ uses, in transactions of `--batch` runs (the bulk path `RunBatches` takes): `new
 `insert_runs` (accept), then for the first `--full` runs `slot_job` + `complete_slot` with
 `--rows` results each, then `finalize_run` (70% passed, 15% failed, 15% review) and, for half the
 `review` runs, `record_run_review`: every function that maintains the counts, none bypassed.
-Creation times are spread over the past year. The counts are folded once (as the reconciler does)
-and checked against COUNT(*) before anything is measured.
+Creation times are spread over the past year. The counts are folded every 10 batches and at the
+end (as the reconciler does every pass) and checked against COUNT(*) before anything is measured.
 
 Then, `--repeat` times each, through `Runs.list` (service + store, no HTTP): the first page, a
 deep page (a cursor from the middle of the history) and `status=review&reviewed=false`, with
@@ -32,6 +32,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -139,13 +140,19 @@ def populate(
     started = time.perf_counter()
     start = datetime.now(UTC) - YEAR
     step = YEAR / n
-    for first in range(0, n, args.batch):
+
+    def one(first: int) -> None:
         times = [start + step * i for i in range(first, min(n, first + args.batch))]
         with services.db.transaction() as conn:
             _batch(conn, org, package, times, full=first < args.full, rows=args.rows)
+        if (first // args.batch) % 10 == 9:  # the reconciler folds the deltas while runs come in
+            fold_counts(services.db)
         if first and first % (args.batch * 50) == 0:
             rate = first / (time.perf_counter() - started)
             print(f"  … {first} runs ({rate:.0f}/s)", file=sys.stderr, flush=True)
+
+    with ThreadPoolExecutor(args.jobs) as pool:  # batches are independent transactions
+        list(pool.map(one, range(0, n, args.batch)))
     return time.perf_counter() - started
 
 
@@ -292,7 +299,8 @@ def one_scale(n: int, args: argparse.Namespace) -> None:
     try:
         org, package = world(services)
         seconds = populate(services, org, package, args, n)
-        fold_counts(services.db, groups=1_000_000)
+        while fold_counts(services.db, groups=1_000_000):
+            pass
         assert CountsDoctor(services.db).check().drifts == []
         with admin.connect() as conn:
             size = conn.execute(sa.text(f"SELECT pg_size_pretty(pg_database_size('{name}'))")).scalar_one()
@@ -320,6 +328,7 @@ def main() -> None:
     parser.add_argument("--full", type=int, default=50_000, help="runs (the oldest) whose slot is executed")
     parser.add_argument("--rows", type=int, default=5, help="input rows, so results, per executed run")
     parser.add_argument("--batch", type=int, default=1000, help="runs per transaction")
+    parser.add_argument("--jobs", type=int, default=1, help="threads creating the runs, a batch each")
     parser.add_argument("--repeat", type=int, default=60)
     parser.add_argument("--prune", action="store_true", help="then prune the older half and time it")
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
