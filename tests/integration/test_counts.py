@@ -199,3 +199,29 @@ def test_doctor_reports_drift_and_fix_repairs_it(workload: Workload) -> None:
     assert doctor.check(fix=True).fixed
     assert doctor.check().drifts == []
     assert_totals_exact(workload)
+
+
+def test_a_backlog_of_deltas_beyond_one_statements_parameters_folds_over_passes(workload: Workload) -> None:
+    for seed in range(3):
+        workload.accept(random.Random(seed))
+    org, config = workload.world.organization_id, workload.world.package_config_id
+    backlog = [  # 70,000 deltas of one group that sum to nothing: more than a statement's 65,535 parameters
+        {
+            "organization_id": org,
+            "package_config_id": config,
+            "status": "passed",
+            "review_decision": None,
+            "n": n,
+        }
+        for n in [1, -1] * 35_000
+    ]
+    with workload.services.db.transaction() as conn:
+        conn.execute(run_counts.insert(), backlog)
+    passes = 0
+    while fold_counts(workload.services.db):
+        passes += 1
+        assert_totals_exact(workload)
+    assert passes >= 2  # 50,000 rows at most a pass
+    with workload.services.db.transaction() as conn:
+        rows = conn.execute(sa.select(sa.func.count()).select_from(run_counts)).scalar_one()
+    assert rows <= 2  # one per group: the accepted runs' and the folded backlog's (n = 0)

@@ -69,29 +69,39 @@ def total(conn: Connection, table: sa.Table, filters: Sequence[sa.ColumnElement[
 
 # --- Maintenance -------------------------------------------------------------------------------
 
+_DELETE_CHUNK = 10_000  # ids per DELETE while folding (SQLite takes 32,766 parameters, PostgreSQL 65,535)
 
-def _compact(conn: Connection, table: sa.Table, group: Sequence[str], groups: int) -> int:
+
+def _compact(conn: Connection, table: sa.Table, group: Sequence[str], groups: int, rows: int) -> int:
     columns = [table.c[name] for name in group]
     # The groups with more than one row (a scan of the counts, which are groups plus recent
-    # deltas: small beside the rows they count), then all of their rows.
+    # deltas: small beside the rows they count), then up to `rows` of their rows: a backlog (the
+    # reconciler stopped for a while) folds over several passes, never in one unbounded transaction.
     crowded = sa.select(*columns).group_by(*columns).having(sa.func.count() > 1).limit(groups).subquery()
     same = sa.and_(*(table.c[name].is_not_distinct_from(crowded.c[name]) for name in group))
-    ids = list(conn.execute(sa.select(table.c.id).join(crowded, same)).scalars())
-    if not ids:
+    ids = list(conn.execute(sa.select(table.c.id).join(crowded, same).limit(rows)).scalars())
+    # What these statements deleted is what is folded, so a second compactor cannot count twice.
+    # The ids go in chunks: a statement takes at most 65,535 parameters (PostgreSQL), and a
+    # `DELETE … IN (SELECT …)` over the same join is planned as a nested loop (quadratic).
+    gone: list[Any] = []
+    for start in range(0, len(ids), _DELETE_CHUNK):
+        chunk = ids[start : start + _DELETE_CHUNK]
+        gone += conn.execute(
+            sa.delete(table).where(table.c.id.in_(chunk)).returning(*columns, table.c.n)
+        ).all()
+    if not gone:
         return 0
-    # What this statement deleted is what is folded, so a second compactor cannot count twice.
-    gone = conn.execute(sa.delete(table).where(table.c.id.in_(ids)).returning(*columns, table.c.n)).all()
     folded = _deltas(group, ((tuple(row[:-1]), int(row[-1])) for row in gone))
     if folded:
         conn.execute(table.insert(), folded)
     return len(gone) - len(folded)
 
 
-def compact(conn: Connection, groups: int = 1_000) -> int:
-    """Fold the deltas of up to `groups` groups of each counts table into one row per group;
-    returns how many rows went away."""
-    return _compact(conn, run_counts, RUN_GROUP, groups) + _compact(
-        conn, delivery_counts, DELIVERY_GROUP, groups
+def compact(conn: Connection, groups: int = 1_000, rows: int = 50_000) -> int:
+    """Fold the deltas of up to `groups` groups (at most `rows` rows) of each counts table into one
+    row per group; returns how many rows went away."""
+    return _compact(conn, run_counts, RUN_GROUP, groups, rows) + _compact(
+        conn, delivery_counts, DELIVERY_GROUP, groups, rows
     )
 
 
