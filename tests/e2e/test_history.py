@@ -342,3 +342,72 @@ def test_import_of_a_missing_file_is_one_line(api: Api, capsys: pytest.CaptureFi
     code, _, err = cli(capsys, "import", "runs", "/nonexistent/runs.jsonl")
     assert code == 1
     assert err.splitlines()[-1] == "packmatch: cannot read /nonexistent/runs.jsonl: No such file or directory"
+
+
+def _fail_every_pending_delivery(api: Api) -> None:
+    """End each pending delivery for good through the store code the worker uses (counts kept)."""
+    from packmatch.store import webhooks as webhook_store
+
+    db, d = api.runtime.services.db, webhook_deliveries.c
+    pending = sa.select(d.id, d.attempts).where(d.status == "pending")
+    for _ in range(50):  # the worker may take an attempt meanwhile: then the next round ends it
+        with db.transaction() as conn:
+            rows = conn.execute(pending).all()
+            for delivery_id, attempts in rows:
+                webhook_store.record_failure(
+                    conn, delivery_id, attempts, 500, "refused", None, datetime.now(UTC)
+                )
+        if not rows:
+            return
+    raise AssertionError("deliveries stayed pending")
+
+
+def reviews_and_deliveries(api: Api, runs: list[dict[str, Any]], webhook_id: str) -> dict[str, Any]:
+    """Beyond `everything_about`: review histories, the deliveries and the lists' totals."""
+    shown: dict[str, Any] = {"runs": [everything_about(api, run) for run in runs], "histories": []}
+    for run in runs:
+        shown["histories"].append(api.get(f"{RUNS}/{run['id']}/reviews").json())
+        for slot in run["document_results"]:
+            if slot.get("matching_run_id"):
+                results = api.get(f"/v1/matching/runs/{slot['matching_run_id']}/results").json()["data"]
+                for result in results:
+                    path = f"/v1/matching/runs/{slot['matching_run_id']}/results/{result['id']}/reviews"
+                    shown["histories"].append(api.get(path).json())
+    deliveries = f"/v1/webhooks/{webhook_id}/deliveries"
+    shown["deliveries"] = api.get(deliveries, params={"limit": 100}).json()
+    shown["failed"] = api.get(deliveries, params={"status": "failed"}).json()["pagination"]
+    shown["totals"] = [
+        api.get(RUNS, params=query).json()["pagination"]["total"]
+        for query in ({}, {"reviewed": "true"}, {"review_decision": "approved"}, {"status": "passed"})
+    ]
+    return shown
+
+
+def test_a_round_trip_keeps_reviews_evidence_and_deliveries(
+    api: Api, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config_id = api.shipment_world(("required",))
+    events = ["package_run.completed", "package_run.reviewed", "matching_result.reviewed"]
+    hook = {"url": "http://127.0.0.1:9/hook", "secret": "s" * 32, "events": events}
+    webhook = api.create("/v1/webhooks", hook)
+    runs = [final_run(api, config_id, {"invoice": [invoice(f"doc_{n}")]}) for n in range(2)]
+    matching_run_id = runs[0]["document_results"][0]["matching_run_id"]
+    [result] = api.get(f"/v1/matching/runs/{matching_run_id}/results").json()["data"]
+    path = f"/v1/matching/runs/{matching_run_id}/results/{result['id']}/review"
+    assert api.post(path, json={"status": "rejected", "notes": "wrong booking"}).status_code == 200
+    assert api.post(path, json={"status": "approved"}).status_code == 200
+    review = api.post(f"{RUNS}/{runs[0]['id']}/review", json={"decision": "approved", "notes": "ok"})
+    assert review.status_code == 200, review.text
+    _fail_every_pending_delivery(api)
+    shown = reviews_and_deliveries(api, runs, webhook["id"])
+    assert shown["deliveries"]["pagination"]["total"] == 5  # two completions, three review decisions
+    assert len(shown["histories"][1]["data"]) == 2
+    archive = tmp_path / "runs.jsonl"
+
+    assert cli(capsys, "export", "runs", "--output", str(archive))[0] == 0
+    assert cli(capsys, "prune", "--older-than", "0d")[1].startswith("pruned 2 run(s)")
+    assert api.get(f"/v1/webhooks/{webhook['id']}/deliveries").json()["pagination"]["total"] == 0
+    assert cli(capsys, "import", "runs", str(archive))[:2] == (0, "imported 2 run(s); 0 already present\n")
+
+    assert reviews_and_deliveries(api, runs, webhook["id"]) == shown
+    assert cli(capsys, "doctor", "counts")[:2] == (0, "counts: no drift\n")
