@@ -307,35 +307,90 @@ def test_export_filters_by_time_and_organization(api: Api, capsys: pytest.Captur
     assert cli(capsys, "export", "runs", "--organization", "nobody")[0] == 1
 
 
-def test_import_refuses_bad_lines_by_number_and_keeps_the_good_ones(
+def exported_then_pruned(api: Api, capsys: pytest.CaptureFixture[str], runs: int = 2) -> list[bytes]:
+    """Export lines of `runs` final runs, which are then pruned (so that they could go back in)."""
+    config_id = api.shipment_world(("required",))
+    for n in range(runs):
+        final_run(api, config_id, {"invoice": [invoice(f"doc_{n}")]})
+    _, exported, _ = cli(capsys, "export", "runs")
+    assert cli(capsys, "prune", "--older-than", "0d")[0] == 0
+    return [line.encode() for line in exported.splitlines()]
+
+
+def import_refused(
+    api: Api, capsys: pytest.CaptureFixture[str], archive: Path, content: bytes
+) -> tuple[str, dict[str, int]]:
+    """Import `content` expecting a refusal: the one line it says (rows must not change)."""
+    archive.write_bytes(content)
+    before = row_counts(api)
+    code, out, err = cli(capsys, "import", "runs", str(archive))
+    said = [line for line in err.splitlines() if not line.startswith("{")]
+    assert (code, out, len(said)) == (1, "", 1), (code, out, err)
+    assert row_counts(api) == before
+    return said[0].removeprefix(f"packmatch: cannot import {archive}: "), row_counts(api)
+
+
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        (b"not json", "line 2: not JSON; nothing was imported"),
+        (b'{"not": "an export"}', "line 2: not a packmatch export line (format 1); nothing was imported"),
+        (
+            b'{"packmatch_export": 2, "tables": {}}',
+            "line 2: export format 2 is newer than this packmatch reads (1): upgrade packmatch; "
+            "nothing was imported",
+        ),
+    ],
+    ids=["not-json", "not-an-export", "newer-format"],
+)
+def test_a_bad_line_refuses_the_whole_file_in_one_line(
+    api: Api, capsys: pytest.CaptureFixture[str], tmp_path: Path, bad: bytes, says: str
+) -> None:
+    good = exported_then_pruned(api, capsys)
+    said, rows = import_refused(api, capsys, tmp_path / "runs.jsonl", b"\n".join([good[0], bad, good[1]]))
+    assert said == says
+    assert rows["package_runs"] == 0  # not even the good line before it
+
+
+def test_a_truncated_gzip_is_one_line_and_imports_nothing(
     api: Api, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    config_id = api.shipment_world(("required",))
-    run = final_run(api, config_id, {"invoice": [invoice()]})
-    _, exported, _ = cli(capsys, "export", "runs")
-    foreign = json.loads(exported)
+    whole = gzip.compress(b"\n".join(exported_then_pruned(api, capsys)) + b"\n")
+    said, rows = import_refused(api, capsys, tmp_path / "runs.jsonl.gz", whole[: len(whole) - 12])
+    assert said == "the gzip stream is truncated or corrupt; nothing was imported"
+    assert rows["package_runs"] == 0
+
+
+def test_a_run_that_cannot_go_in_refuses_the_file_and_present_runs_are_skipped(
+    api: Api, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    good = exported_then_pruned(api, capsys)
+    foreign = json.loads(good[1])
     foreign["tables"]["package_runs"][0]["id"] = "00000000-0000-4000-8000-000000000001"
     foreign["tables"]["package_runs"][0]["organization_id"] = "00000000-0000-4000-8000-000000000002"
-    for table in ("run_slots", "matching_runs", "match_results", "webhook_deliveries"):
-        foreign["tables"][table] = []
-    cli(capsys, "prune", "--older-than", "0d")
-    archive = tmp_path / "mixed.jsonl"
-    archive.write_text(
-        "\n".join(['{"not": "an export"}', "not json", json.dumps(foreign), exported.strip(), ""]),
-        encoding="utf-8",
+    archive = tmp_path / "runs.jsonl"
+    said, rows = import_refused(api, capsys, archive, b"\n".join([good[0], json.dumps(foreign).encode()]))
+    assert said == "line 2: its organization is not in this database; nothing was imported"
+    assert rows["package_runs"] == 0
+
+    running = json.loads(good[1])
+    running["tables"]["package_runs"][0]["status"] = "running"
+    said, _ = import_refused(api, capsys, archive, json.dumps(running).encode())
+    assert said == "line 1: the run is still running (only final runs are archived); nothing was imported"
+
+    archive.write_bytes(good[0] + b"\n")
+    assert cli(capsys, "import", "runs", str(archive))[:2] == (0, "imported 1 run(s); 0 already present\n")
+    archive.write_bytes(b"\n".join(good) + b"\n")  # an interrupted import, run again
+    assert cli(capsys, "import", "runs", str(archive))[:2] == (0, "imported 1 run(s); 1 already present\n")
+
+    stolen = json.loads(good[1])  # a new run id, but its matching run's id is another run's
+    stolen["tables"]["package_runs"][0]["id"] = "00000000-0000-4000-8000-000000000003"
+    said, _ = import_refused(api, capsys, archive, json.dumps(stolen).encode())
+    assert said == (
+        "line 1: its matching_runs rows conflict with rows of another run in this database; "
+        "nothing was imported"
     )
-
-    code, out, err = cli(capsys, "import", "runs", str(archive))
-
-    assert code == 1
-    assert out == "imported 1 run(s); 0 already present\n"
-    assert [line for line in err.splitlines() if not line.startswith("{")] == [
-        "  line 1: not a packmatch export line (format 1)",
-        "  line 2: not JSON",
-        "  line 3: its organization is not in this database",
-        "packmatch: 3 line(s) refused",
-    ]
-    assert api.get(f"{RUNS}/{run['id']}").status_code == 200
+    assert cli(capsys, "doctor", "counts")[:2] == (0, "counts: no drift\n")
 
 
 def test_import_of_a_missing_file_is_one_line(api: Api, capsys: pytest.CaptureFixture[str]) -> None:

@@ -255,12 +255,7 @@ class ImportRefused(ValueError):
     """The tree cannot go into this database (the message says why, without any stored value)."""
 
 
-def import_run(conn: Connection, tree: Mapping[str, Any]) -> bool:
-    """Insert one exported run with everything it owns; False if the run is already here.
-
-    Its organization and package config must exist in this database (the run's snapshot carries
-    the configs as they were, but the foreign keys need the rows).
-    """
+def _parsed(tree: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
     try:
         tables = {
             table.name: [_from_json(table, row) for row in tree[table.name]] for table, _, _ in RUN_TABLES
@@ -271,6 +266,23 @@ def import_run(conn: Connection, tree: Mapping[str, Any]) -> bool:
         raise ImportRefused(f"not an exported run ({exc})") from None
     if len(tables[package_runs.name]) != 1:
         raise ImportRefused("not an exported run (it must hold exactly one package run)")
+    if tables[package_runs.name][0]["status"] not in FINAL:
+        raise ImportRefused("the run is still running (only final runs are archived)")
+    return tables
+
+
+# The tables whose rows have ids of their own, which another run here might already hold.
+_OWN_IDS = (matching_runs, match_results, webhook_deliveries, run_reviews, result_reviews)
+
+
+def check_run(conn: Connection, tree: Mapping[str, Any]) -> bool:
+    """Whether `import_run` would insert this exported run (False: it is already here), reading
+    only; ImportRefused if it cannot go in (malformed, or its organization or package config is
+    missing, or one of its rows' ids belongs to another run here)."""
+    return _insertable(conn, _parsed(tree))
+
+
+def _insertable(conn: Connection, tables: Mapping[str, list[dict[str, Any]]]) -> bool:
     run = tables[package_runs.name][0]
     if conn.execute(sa.select(package_runs.c.id).where(package_runs.c.id == run["id"])).first():
         return False
@@ -283,6 +295,23 @@ def import_run(conn: Connection, tree: Mapping[str, Any]) -> bool:
     )
     if not conn.execute(config).first():
         raise ImportRefused("its package config is not in this database")
+    for table in _OWN_IDS:
+        ids = [row["id"] for row in tables[table.name]]
+        if ids and conn.execute(sa.select(table.c.id).where(table.c.id.in_(ids)).limit(1)).first():
+            raise ImportRefused(f"its {table.name} rows conflict with rows of another run in this database")
+    return True
+
+
+def import_run(conn: Connection, tree: Mapping[str, Any]) -> bool:
+    """Insert one exported run with everything it owns; False if the run is already here.
+
+    Its organization and package config must exist in this database (the run's snapshot carries
+    the configs as they were, but the foreign keys need the rows).
+    """
+    tables = _parsed(tree)
+    if not _insertable(conn, tables):
+        return False
+    run = tables[package_runs.name][0]
     deliveries = tables[webhook_deliveries.name]
     if deliveries:  # those of webhooks this database does not have are left out
         wanted = {row["webhook_id"] for row in deliveries}
