@@ -188,7 +188,9 @@ def add_history_commands(commands: Any, add: Callable[..., argparse.ArgumentPars
     prune.add_argument("--dry-run", action="store_true", help="count what would go, delete nothing")
     export = commands.add_parser("export", help="export history as JSON lines")
     exports = export.add_subparsers(dest="export", required=True)
-    runs = exports.add_parser("runs", help="complete runs (slots, results, deliveries), oldest first")
+    runs = exports.add_parser(
+        "runs", help="complete final runs (slots, results, evidence, reviews, deliveries), oldest first"
+    )
     runs.add_argument("--since", type=parse_time, default=None, help="created at or after (ISO 8601)")
     runs.add_argument("--until", type=parse_time, default=None, help="created before (ISO 8601)")
     runs.add_argument("--organization", default=None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -466,3 +467,25 @@ def test_a_round_trip_keeps_reviews_evidence_and_deliveries(
 
     assert reviews_and_deliveries(api, runs, webhook["id"]) == shown
     assert cli(capsys, "doctor", "counts")[:2] == (0, "counts: no drift\n")
+
+
+def test_export_leaves_running_runs_out_and_holds_no_connection_between_pages(
+    api: Api, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from packmatch.services.history.archive import export_lines
+
+    config_id = api.shipment_world(("required",))
+    runs = [final_run(api, config_id, {"invoice": [invoice(f"doc_{n}")]}) for n in range(3)]
+    db = api.runtime.services.db
+    with db.transaction() as conn:  # as if the first were still in flight
+        conn.execute(
+            sa.update(package_runs)
+            .where(package_runs.c.id == uuid.UUID(runs[0]["id"].removeprefix("run_")))
+            .values(status="running")
+        )
+    lines = export_lines(db, batch=1)
+    first = next(lines)
+    assert db.engine.pool.checkedout() == 0  # the page's transaction ended before its line
+    ids = [json.loads(line)["tables"]["package_runs"][0]["id"] for line in [first, *lines]]
+    assert ids == [run["id"].removeprefix("run_") for run in runs[1:]]
+    assert len(cli(capsys, "export", "runs")[1].splitlines()) == 2

@@ -180,48 +180,50 @@ def _from_json(table: sa.Table, row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def export_runs(
+ExportKey = tuple[datetime, uuid.UUID]  # (created_at, id) of the last run of a page
+
+
+def export_page(
     conn: Connection,
     *,
     organization_id: uuid.UUID | None,
     since: datetime | None,
     until: datetime | None,
+    after: ExportKey | None,
     batch: int = 200,
-) -> Iterator[dict[str, Any]]:
-    """Complete runs created in [since, until), oldest first, each as {table: [rows]} in JSON types.
+) -> tuple[list[dict[str, Any]], ExportKey | None]:
+    """Up to `batch` complete final runs created in [since, until) after `after`, oldest first,
+    each as {table: [rows]} in JSON types, and the key to ask for the next page (None: no more).
 
-    Keyset-paged over (created_at, id), so a long export holds no long transaction snapshot of
-    its own beyond one batch and never repeats or skips a run.
+    Keyset-paged over (created_at, id), so a caller that reads each page in its own transaction
+    holds no long transaction and never repeats or skips a run. Runs still `running` are left
+    out: their rows are still changing, and retention never deletes them.
     """
-    where: list[sa.ColumnElement[bool]] = []
+    where: list[sa.ColumnElement[bool]] = [package_runs.c.status.in_(FINAL)]
     if organization_id is not None:
         where.append(package_runs.c.organization_id == organization_id)
     if since is not None:
         where.append(package_runs.c.created_at >= since)
     if until is not None:
         where.append(package_runs.c.created_at < until)
-    after: tuple[datetime, uuid.UUID] | None = None
-    while True:
-        page = [*where]
-        if after is not None:
-            at, ident = after
-            page.append(
-                sa.or_(
-                    package_runs.c.created_at > at,
-                    sa.and_(package_runs.c.created_at == at, package_runs.c.id > ident),
-                )
+    if after is not None:
+        at, ident = after
+        where.append(
+            sa.or_(
+                package_runs.c.created_at > at,
+                sa.and_(package_runs.c.created_at == at, package_runs.c.id > ident),
             )
-        query = (
-            sa.select(package_runs)
-            .where(*page)
-            .order_by(package_runs.c.created_at, package_runs.c.id)
-            .limit(batch)
         )
-        runs = [row._mapping for row in conn.execute(query)]
-        if not runs:
-            return
-        yield from _trees(conn, runs)
-        after = (runs[-1]["created_at"], runs[-1]["id"])
+    query = (
+        sa.select(package_runs)
+        .where(*where)
+        .order_by(package_runs.c.created_at, package_runs.c.id)
+        .limit(batch)
+    )
+    runs = [row._mapping for row in conn.execute(query)]
+    if not runs:
+        return [], None
+    return list(_trees(conn, runs)), (runs[-1]["created_at"], runs[-1]["id"])
 
 
 def _trees(conn: Connection, runs: Sequence[Mapping[Any, Any]]) -> Iterator[dict[str, Any]]:

@@ -34,12 +34,24 @@ def export_lines(
     organization_id: uuid.UUID | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    batch: int = 200,
 ) -> Iterator[bytes]:
-    """Each run created in [since, until) as one JSON line, oldest first."""
-    with db.transaction() as conn:
-        for tree in store.export_runs(conn, organization_id=organization_id, since=since, until=until):
+    """Each final run created in [since, until) as one JSON line, oldest first.
+
+    A page of `batch` runs is read in one short transaction, which ends before its lines are
+    written: a slow reader of the export holds no connection, snapshot or lock meanwhile.
+    """
+    after: store.ExportKey | None = None
+    while True:
+        with db.transaction() as conn:
+            trees, after = store.export_page(
+                conn, organization_id=organization_id, since=since, until=until, after=after, batch=batch
+            )
+        for tree in trees:
             line = {"packmatch_export": FORMAT_VERSION, "tables": tree}
             yield json.dumps(line, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+        if after is None:
+            return
 
 
 @dataclass
