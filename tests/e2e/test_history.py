@@ -485,7 +485,7 @@ def test_export_leaves_running_runs_out_and_holds_no_connection_between_pages(
         )
     lines = export_lines(db, batch=1)
     first = next(lines)
-    assert db.engine.pool.checkedout() == 0  # the page's transaction ended before its line
+    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]  # the page's transaction ended before its line
     ids = [json.loads(line)["tables"]["package_runs"][0]["id"] for line in [first, *lines]]
     assert ids == [run["id"].removeprefix("run_") for run in runs[1:]]
     assert len(cli(capsys, "export", "runs")[1].splitlines()) == 2
