@@ -15,11 +15,21 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import structlog
+import structlog.testing
 
 from packmatch.bootstrap import Runtime, retention_policy
 from packmatch.cli import main
 from packmatch.services.history.retention import Retention, RetentionJob, RetentionPolicy
-from packmatch.store.tables import match_results, matching_runs, package_runs, run_slots, webhook_deliveries
+from packmatch.store.tables import (
+    match_results,
+    matching_runs,
+    package_runs,
+    result_reviews,
+    review_exclusions,
+    run_reviews,
+    run_slots,
+    webhook_deliveries,
+)
 from tests.e2e.conftest import Api, invoice
 
 pytestmark = pytest.mark.usefixtures("restore_logging")
@@ -68,7 +78,10 @@ def row_counts(api: Api) -> dict[str, int]:
     with api.runtime.services.db.transaction() as conn:
         return {
             table.name: conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
-            for table in (package_runs, run_slots, matching_runs, match_results, webhook_deliveries)
+            for table in (
+                *(package_runs, run_slots, matching_runs, match_results, webhook_deliveries),
+                *(run_reviews, result_reviews, review_exclusions),
+            )
         }
 
 
@@ -116,6 +129,45 @@ def test_prune_deletes_old_final_runs_with_everything_they_own(api: Api) -> None
         assert api.get(f"{RUNS}/{run['id']}").status_code == 404
         matching_run_id = run["document_results"][0]["matching_run_id"]
         assert api.get(f"/v1/matching/runs/{matching_run_id}").status_code == 404
+
+
+def test_prune_deletes_review_histories_and_exclusions_and_reports_its_progress(
+    api: Api, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config_id = api.shipment_world(("required",))
+    runs = [final_run(api, config_id, {"invoice": [invoice(f"doc_{n}")]}) for n in range(2)]
+    for run, status in zip(runs, ("rejected", "approved"), strict=True):
+        mr = run["document_results"][0]["matching_run_id"]
+        [result] = api.get(f"/v1/matching/runs/{mr}/results").json()["data"]
+        reviewed = api.post(f"/v1/matching/runs/{mr}/results/{result['id']}/review", json={"status": status})
+        assert reviewed.status_code == 200, reviewed.text
+    assert api.post(f"{RUNS}/{runs[0]['id']}/review", json={"decision": "approved"}).status_code == 200
+    before = row_counts(api)
+    assert (before["run_reviews"], before["result_reviews"], before["review_exclusions"]) == (1, 2, 1)
+    metrics = api.runtime.metrics
+    pruned_before = metrics.runs_pruned_total._value.get(), metrics.results_pruned_total._value.get()
+    later = datetime.now(UTC) + timedelta(days=2)
+    policy = RetentionPolicy(default_days=1, batch=1)
+    old = Retention(api.runtime.services.db, policy, metrics=metrics, clock=lambda: later)
+
+    with structlog.testing.capture_logs() as logs:
+        counts, done = old.prune(old.cutoffs())
+
+    assert done
+    assert (counts.runs, counts.results, counts.reviews) == (2, 2, 3)
+    assert row_counts(api) == dict.fromkeys(before, 0)
+    batches = [line for line in logs if line["event"] == "retention.batch_pruned"]
+    assert [(b["organization"], b["runs"], b["results"], b["reviews"]) for b in batches] == [
+        ("acme", 1, 1, 2),
+        ("acme", 1, 1, 1),
+    ]
+    assert set(batches[0]) == {
+        *("event", "log_level", "organization", "runs", "matching_runs", "results", "deliveries"),
+        *("reviews", "duration_ms"),
+    }  # counts and the organization's name: no ids at all
+    pruned_after = metrics.runs_pruned_total._value.get(), metrics.results_pruned_total._value.get()
+    assert (pruned_after[0] - pruned_before[0], pruned_after[1] - pruned_before[1]) == (2, 2)
+    assert cli(capsys, "doctor", "counts")[:2] == (0, "counts: no drift\n")
 
 
 def test_prune_keeps_young_runs_and_runs_awaiting_review(api: Api) -> None:
@@ -233,7 +285,10 @@ def test_cli_prune_dry_run_counts_and_prune_deletes(api: Api, capsys: pytest.Cap
     assert row_counts(api)["package_runs"] == 1
 
     code, out, _ = cli(capsys, "prune", "--older-than", "0d")
-    assert (code, out) == (0, "pruned 1 run(s), 1 matching run(s), 1 result(s), 0 webhook deliver(ies)\n")
+    assert (code, out) == (
+        0,
+        "pruned 1 run(s), 1 matching run(s), 1 result(s), 0 webhook deliver(ies), 0 review decision(s)\n",
+    )
     assert row_counts(api)["package_runs"] == 0
 
 
@@ -485,7 +540,8 @@ def test_export_leaves_running_runs_out_and_holds_no_connection_between_pages(
         )
     lines = export_lines(db, batch=1)
     first = next(lines)
-    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]  # the page's transaction ended before its line
+    # the page's transaction ended before its line
+    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     ids = [json.loads(line)["tables"]["package_runs"][0]["id"] for line in [first, *lines]]
     assert ids == [run["id"].removeprefix("run_") for run in runs[1:]]
     assert len(cli(capsys, "export", "runs")[1].splitlines()) == 2

@@ -1,6 +1,7 @@
 """The rows a package run owns, as one unit: found by age, deleted in bounded batches, exported whole.
 
-A run owns its slots, its matching runs (and through them their results) and its webhook
+A run owns its slots, its review decisions, its matching runs (and through them their results,
+the results' review decisions and the exclusions their rejections made) and its webhook
 deliveries. The foreign keys cascade from `package_runs` to slots and matching runs and on to
 results; deliveries have no foreign key (they outlive a deleted config), so they are deleted here
 by run id.
@@ -45,6 +46,7 @@ class PruneCounts:
     matching_runs: int = 0
     results: int = 0
     deliveries: int = 0
+    reviews: int = 0  # review decisions of the runs and of their results
 
     def __add__(self, other: PruneCounts) -> PruneCounts:
         return PruneCounts(
@@ -52,6 +54,7 @@ class PruneCounts:
             self.matching_runs + other.matching_runs,
             self.results + other.results,
             self.deliveries + other.deliveries,
+            self.reviews + other.reviews,
         )
 
 
@@ -117,6 +120,12 @@ def delete_runs(conn: Connection, run_ids: Sequence[uuid.UUID]) -> PruneCounts:
     counts.add_deliveries(conn, ((counts.delivery_key(row), -1) for row in deliveries))
     # Deleted child first, explicitly: the same statements on SQLite and PostgreSQL, and each one
     # a set-based delete rather than a cascade fired row by row.
+    of_results = sa.select(match_results.c.id).where(match_results.c.matching_run_id.in_(of_runs))
+    conn.execute(sa.delete(review_exclusions).where(review_exclusions.c.result_id.in_(of_results)))
+    reviews = conn.execute(
+        sa.delete(result_reviews).where(result_reviews.c.result_id.in_(of_results))
+    ).rowcount
+    reviews += conn.execute(sa.delete(run_reviews).where(run_reviews.c.package_run_id.in_(ids))).rowcount
     conn.execute(sa.delete(match_results).where(match_results.c.matching_run_id.in_(of_runs)))
     matched = conn.execute(sa.delete(matching_runs).where(matching_runs.c.package_run_id.in_(ids))).rowcount
     conn.execute(sa.delete(run_slots).where(run_slots.c.run_id.in_(ids)))
@@ -127,7 +136,11 @@ def delete_runs(conn: Connection, run_ids: Sequence[uuid.UUID]) -> PruneCounts:
     ).all()
     counts.add_runs(conn, ((counts.run_key(row), -1) for row in runs))
     return PruneCounts(
-        runs=len(runs), matching_runs=matched, results=int(results), deliveries=len(deliveries)
+        runs=len(runs),
+        matching_runs=matched,
+        results=int(results),
+        deliveries=len(deliveries),
+        reviews=int(reviews),
     )
 
 

@@ -138,6 +138,7 @@ class Retention:
                     matching_runs=counts.matching_runs,
                     results=counts.results,
                     deliveries=counts.deliveries,
+                    reviews=counts.reviews,
                     duration_ms=round((time.monotonic() - batch_started) * 1000, 1),
                 )
                 if on_batch is not None:
@@ -182,6 +183,7 @@ class RetentionJob:
                 runs=counts.runs,
                 results=counts.results,
                 deliveries=counts.deliveries,
+                reviews=counts.reviews,
                 finished=done,
                 duration_ms=round((time.monotonic() - started) * 1000, 1),
             )
