@@ -183,7 +183,12 @@ def _doctor_counts(args: argparse.Namespace, settings: Settings) -> int:
 def add_history_commands(commands: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     """Register the commands on the `packmatch` parser (`add` makes a handled top-level command)."""
     prune = add("prune", _prune, "delete final runs past retention, with everything they own")
-    prune.add_argument("--older-than", type=parse_age, default=None, help="e.g. 90d (replaces the settings)")
+    prune.add_argument(
+        "--older-than",
+        type=parse_age,
+        default=None,
+        help="e.g. 90d: replaces the settings' ages (an organization kept forever only with --organization)",
+    )
     prune.add_argument("--organization", default=None, help="only this organization")
     prune.add_argument("--dry-run", action="store_true", help="count what would go, delete nothing")
     export = commands.add_parser("export", help="export history as JSON lines")
@@ -199,7 +204,9 @@ def add_history_commands(commands: Any, add: Callable[..., argparse.ArgumentPars
     runs.set_defaults(handler=_export_runs)
     imported = commands.add_parser("import", help="import history exported by `packmatch export`")
     imports = imported.add_subparsers(dest="import", required=True)
-    into = imports.add_parser("runs", help="runs from `packmatch export runs` (plain or gzip)")
+    into = imports.add_parser(
+        "runs", help="runs from `packmatch export runs` (plain or gzip): the whole file or nothing"
+    )
     into.add_argument("file", metavar="FILE.jsonl")
     into.set_defaults(handler=_import_runs)
     doctor = commands.add_parser("doctor", help="check what the database keeps beside the rows")

@@ -227,6 +227,16 @@ def test_per_organization_ages_override_the_default(api: Api) -> None:
     assert [c.organization for c in only_acme.cutoffs()] == ["acme"]
 
 
+def test_older_than_spares_an_organization_kept_forever_unless_it_is_named(api: Api) -> None:
+    other = api.other_organization("globex")
+    for client in (api, other):
+        final_run(client, client.shipment_world(("required",)), {"invoice": [invoice()]})
+    keep_acme = retention(api, by_organization={"acme": 0})
+    assert [c.organization for c in keep_acme.cutoffs(timedelta(0))] == ["globex"]
+    assert [c.organization for c in keep_acme.cutoffs(timedelta(0), "acme")] == ["acme"]
+    assert [c.organization for c in retention(api).cutoffs(timedelta(0))] == ["acme", "globex"]
+
+
 def test_prune_goes_in_batches_and_a_budget_leaves_the_rest_for_later(api: Api) -> None:
     config_id = api.shipment_world(("required",))
     for n in range(5):
