@@ -282,6 +282,30 @@ def test_the_reconciler_pass_prunes_with_the_settings_policy(
     assert row_counts(api)["package_runs"] == 1
 
 
+def test_the_reconciler_pass_prunes_a_run_past_retention_and_keeps_counts_exact(
+    make_runtime: Callable[..., Runtime],
+    sqlite_url: str,
+    start_api: Callable[[Runtime], Api],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PACKMATCH_DATABASE_URL", sqlite_url)
+    api = start_api(make_runtime(database_url=sqlite_url, retention_days=1))
+    config_id = api.shipment_world(("required",))
+    old, young = (final_run(api, config_id, {"invoice": [invoice(f"doc_{n}")]}) for n in range(2))
+    with api.runtime.services.db.transaction() as conn:  # created three days ago (not a counted column)
+        conn.execute(
+            sa.update(package_runs)
+            .where(package_runs.c.id == uuid.UUID(old["id"].removeprefix("run_")))
+            .values(created_at=datetime.now(UTC) - timedelta(days=3))
+        )
+    assert api.runtime.reconciler().reconcile_once().pruned == 1
+    assert api.get(f"{RUNS}/{old['id']}").status_code == 404
+    assert api.get(f"{RUNS}/{young['id']}").status_code == 200
+    assert api.get(RUNS).json()["pagination"]["total"] == 1
+    assert cli(capsys, "doctor", "counts")[:2] == (0, "counts: no drift\n")
+
+
 # --- the CLI ---------------------------------------------------------------------------------
 
 
