@@ -170,6 +170,38 @@ def test_prune_deletes_review_histories_and_exclusions_and_reports_its_progress(
     assert cli(capsys, "doctor", "counts")[:2] == (0, "counts: no drift\n")
 
 
+@pytest.mark.postgres
+def test_prune_skips_a_run_a_reviewer_holds_instead_of_waiting(
+    make_runtime: Callable[..., Runtime], postgres_url: str, start_api: Callable[[Runtime], Api]
+) -> None:
+    import threading
+
+    from packmatch.store import reviews as review_store
+
+    api = start_api(make_runtime(database_url=postgres_url))
+    config_id = api.shipment_world(("required",))
+    held, free = (final_run(api, config_id, {"invoice": [invoice(f"doc_{n}")]}) for n in range(2))
+    db = api.runtime.services.db
+    old = retention(api, default_days=1)
+    outcome: list[Any] = []
+    with db.transaction() as reviewer:  # a review of `held` in progress: its run row is locked
+        held_id = uuid.UUID(held["id"].removeprefix("run_"))
+        organization_id = reviewer.execute(
+            sa.select(package_runs.c.organization_id).where(package_runs.c.id == held_id)
+        ).scalar_one()
+        assert review_store.lock_run(reviewer, organization_id, held_id) is not None
+        pruning = threading.Thread(target=lambda: outcome.append(old.prune(old.cutoffs())))
+        pruning.start()
+        pruning.join(timeout=10)
+        finished = not pruning.is_alive()
+    pruning.join()
+    assert finished, "prune waited for the reviewer's lock"
+    assert outcome[0][0].runs == 1
+    assert api.get(f"{RUNS}/{held['id']}").status_code == 200
+    assert api.get(f"{RUNS}/{free['id']}").status_code == 404
+    assert old.prune(old.cutoffs())[0].runs == 1  # the next pass takes it
+
+
 def test_prune_keeps_young_runs_and_runs_awaiting_review(api: Api) -> None:
     config_id = api.shipment_world(("required", "expected"))
     review = final_run(api, config_id, {"invoice": [invoice()]})  # the expected slot is missing

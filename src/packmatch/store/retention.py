@@ -87,13 +87,21 @@ def prunable(
 
 
 def prunable_ids(conn: Connection, where: Sequence[sa.ColumnElement[bool]], limit: int) -> list[uuid.UUID]:
-    """The oldest prunable runs first (the (organization, created_at, id) index serves the scan)."""
+    """The oldest prunable runs first (the (organization, created_at, id) index serves the scan),
+    locked until the transaction ends.
+
+    On PostgreSQL a run locked by someone else (a reviewer deciding it) is skipped, not waited
+    for: it goes next time, and meanwhile nobody can add a review or a delivery to a run this
+    batch is deleting (SQLite serializes writers anyway).
+    """
     query = (
         sa.select(package_runs.c.id)
         .where(*where)
         .order_by(package_runs.c.created_at, package_runs.c.id)
         .limit(limit)
     )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(of=package_runs, skip_locked=True)
     return list(conn.execute(query).scalars())
 
 
@@ -112,12 +120,6 @@ def delete_runs(conn: Connection, run_ids: Sequence[uuid.UUID]) -> PruneCounts:
         .select_from(match_results)
         .where(match_results.c.matching_run_id.in_(of_runs))
     ).scalar_one()
-    deliveries = conn.execute(
-        sa.delete(webhook_deliveries)
-        .where(webhook_deliveries.c.package_run_id.in_(ids))
-        .returning(*(webhook_deliveries.c[name] for name in counts.DELIVERY_GROUP))
-    ).all()
-    counts.add_deliveries(conn, ((counts.delivery_key(row), -1) for row in deliveries))
     # Deleted child first, explicitly: the same statements on SQLite and PostgreSQL, and each one
     # a set-based delete rather than a cascade fired row by row.
     of_results = sa.select(match_results.c.id).where(match_results.c.matching_run_id.in_(of_runs))
@@ -127,6 +129,13 @@ def delete_runs(conn: Connection, run_ids: Sequence[uuid.UUID]) -> PruneCounts:
     ).rowcount
     reviews += conn.execute(sa.delete(run_reviews).where(run_reviews.c.package_run_id.in_(ids))).rowcount
     conn.execute(sa.delete(match_results).where(match_results.c.matching_run_id.in_(of_runs)))
+    # After the results: a result review that held one of them has committed its delivery by now.
+    deliveries = conn.execute(
+        sa.delete(webhook_deliveries)
+        .where(webhook_deliveries.c.package_run_id.in_(ids))
+        .returning(*(webhook_deliveries.c[name] for name in counts.DELIVERY_GROUP))
+    ).all()
+    counts.add_deliveries(conn, ((counts.delivery_key(row), -1) for row in deliveries))
     matched = conn.execute(sa.delete(matching_runs).where(matching_runs.c.package_run_id.in_(ids))).rowcount
     conn.execute(sa.delete(run_slots).where(run_slots.c.run_id.in_(ids)))
     runs = conn.execute(
