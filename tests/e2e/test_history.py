@@ -611,3 +611,21 @@ def test_export_leaves_running_runs_out_and_holds_no_connection_between_pages(
     ids = [json.loads(line)["tables"]["package_runs"][0]["id"] for line in [first, *lines]]
     assert ids == [run["id"].removeprefix("run_") for run in runs[1:]]
     assert len(cli(capsys, "export", "runs")[1].splitlines()) == 2
+
+
+def test_an_export_page_is_one_snapshot(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from packmatch.services.history.archive import export_lines
+    from packmatch.store import retention as retention_store
+
+    final_run(api, api.shipment_world(("required",)), {"invoice": [invoice()]})
+    db, trees = api.runtime.services.db, retention_store._trees
+
+    def a_review_lands_meanwhile(conn: Any, runs: Any) -> Any:  # between the page and its rows
+        with db.transaction() as other:
+            other.execute(sa.update(match_results).values(review_status="rejected"))
+        return trees(conn, runs)
+
+    monkeypatch.setattr(retention_store, "_trees", a_review_lands_meanwhile)
+    [line] = list(export_lines(db))
+    [result] = json.loads(line)["tables"]["match_results"]
+    assert result["review_status"] == "pending"  # as the run's page saw the database

@@ -38,12 +38,13 @@ def export_lines(
 ) -> Iterator[bytes]:
     """Each final run created in [since, until) as one JSON line, oldest first.
 
-    A page of `batch` runs is read in one short transaction, which ends before its lines are
-    written: a slow reader of the export holds no connection, snapshot or lock meanwhile.
+    A page of `batch` runs is read in one short snapshot (each run's rows as one commit left them),
+    which ends before its lines are written: a slow reader of the export holds no connection,
+    snapshot or lock meanwhile.
     """
     after: store.ExportKey | None = None
     while True:
-        with db.transaction() as conn:
+        with db.snapshot() as conn:
             trees, after = store.export_page(
                 conn, organization_id=organization_id, since=since, until=until, after=after, batch=batch
             )
