@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -74,7 +74,7 @@ def _prune(args: argparse.Namespace, settings: Settings) -> int:
         db.dispose()
     print(
         f"pruned {counts.runs} run(s), {counts.matching_runs} matching run(s), {counts.results} result(s), "
-        f"{counts.deliveries} webhook deliver(ies)"
+        f"{counts.deliveries} webhook deliver(ies), {counts.reviews} review decision(s)"
     )
     return 0
 
@@ -119,24 +119,22 @@ def _export_runs(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _import_runs(args: argparse.Namespace, settings: Settings) -> int:
-    from packmatch.services.history.archive import import_lines, open_maybe_gzip
+    from packmatch.services.history.archive import ImportFailed, import_lines, open_maybe_gzip
+
+    def read() -> Iterator[bytes]:  # once per pass: the file is read twice
+        with open(args.file, "rb") as raw:
+            yield from open_maybe_gzip(raw)
 
     db = _database(settings)
     try:
-        with open(args.file, "rb") as raw:
-            report = import_lines(db, open_maybe_gzip(raw))
+        report = import_lines(db, read)
     except OSError as exc:
         return _refuse(f"cannot read {args.file}: {exc.strerror or exc}")
+    except ImportFailed as exc:
+        return _refuse(f"cannot import {args.file}: {exc}")
     finally:
         db.dispose()
     print(f"imported {report.imported} run(s); {report.already_present} already present")
-    for number, why in report.refused[:50]:
-        print(f"  line {number}: {why}", file=sys.stderr)
-    if report.refused:
-        more = len(report.refused) - 50
-        tail = f" (and {more} more)" if more > 0 else ""
-        print(f"packmatch: {len(report.refused)} line(s) refused{tail}", file=sys.stderr)
-        return 1
     return 0
 
 
@@ -185,12 +183,19 @@ def _doctor_counts(args: argparse.Namespace, settings: Settings) -> int:
 def add_history_commands(commands: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     """Register the commands on the `packmatch` parser (`add` makes a handled top-level command)."""
     prune = add("prune", _prune, "delete final runs past retention, with everything they own")
-    prune.add_argument("--older-than", type=parse_age, default=None, help="e.g. 90d (replaces the settings)")
+    prune.add_argument(
+        "--older-than",
+        type=parse_age,
+        default=None,
+        help="e.g. 90d: replaces the settings' ages (an organization kept forever only with --organization)",
+    )
     prune.add_argument("--organization", default=None, help="only this organization")
     prune.add_argument("--dry-run", action="store_true", help="count what would go, delete nothing")
     export = commands.add_parser("export", help="export history as JSON lines")
     exports = export.add_subparsers(dest="export", required=True)
-    runs = exports.add_parser("runs", help="complete runs (slots, results, deliveries), oldest first")
+    runs = exports.add_parser(
+        "runs", help="complete final runs (slots, results, evidence, reviews, deliveries), oldest first"
+    )
     runs.add_argument("--since", type=parse_time, default=None, help="created at or after (ISO 8601)")
     runs.add_argument("--until", type=parse_time, default=None, help="created before (ISO 8601)")
     runs.add_argument("--organization", default=None)
@@ -199,7 +204,9 @@ def add_history_commands(commands: Any, add: Callable[..., argparse.ArgumentPars
     runs.set_defaults(handler=_export_runs)
     imported = commands.add_parser("import", help="import history exported by `packmatch export`")
     imports = imported.add_subparsers(dest="import", required=True)
-    into = imports.add_parser("runs", help="runs from `packmatch export runs` (plain or gzip)")
+    into = imports.add_parser(
+        "runs", help="runs from `packmatch export runs` (plain or gzip): the whole file or nothing"
+    )
     into.add_argument("file", metavar="FILE.jsonl")
     into.set_defaults(handler=_import_runs)
     doctor = commands.add_parser("doctor", help="check what the database keeps beside the rows")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,11 +15,21 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import structlog
+import structlog.testing
 
 from packmatch.bootstrap import Runtime, retention_policy
 from packmatch.cli import main
 from packmatch.services.history.retention import Retention, RetentionJob, RetentionPolicy
-from packmatch.store.tables import match_results, matching_runs, package_runs, run_slots, webhook_deliveries
+from packmatch.store.tables import (
+    match_results,
+    matching_runs,
+    package_runs,
+    result_reviews,
+    review_exclusions,
+    run_reviews,
+    run_slots,
+    webhook_deliveries,
+)
 from tests.e2e.conftest import Api, invoice
 
 pytestmark = pytest.mark.usefixtures("restore_logging")
@@ -67,7 +78,10 @@ def row_counts(api: Api) -> dict[str, int]:
     with api.runtime.services.db.transaction() as conn:
         return {
             table.name: conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
-            for table in (package_runs, run_slots, matching_runs, match_results, webhook_deliveries)
+            for table in (
+                *(package_runs, run_slots, matching_runs, match_results, webhook_deliveries),
+                *(run_reviews, result_reviews, review_exclusions),
+            )
         }
 
 
@@ -115,6 +129,77 @@ def test_prune_deletes_old_final_runs_with_everything_they_own(api: Api) -> None
         assert api.get(f"{RUNS}/{run['id']}").status_code == 404
         matching_run_id = run["document_results"][0]["matching_run_id"]
         assert api.get(f"/v1/matching/runs/{matching_run_id}").status_code == 404
+
+
+def test_prune_deletes_review_histories_and_exclusions_and_reports_its_progress(
+    api: Api, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config_id = api.shipment_world(("required",))
+    runs = [final_run(api, config_id, {"invoice": [invoice(f"doc_{n}")]}) for n in range(2)]
+    for run, status in zip(runs, ("rejected", "approved"), strict=True):
+        mr = run["document_results"][0]["matching_run_id"]
+        [result] = api.get(f"/v1/matching/runs/{mr}/results").json()["data"]
+        reviewed = api.post(f"/v1/matching/runs/{mr}/results/{result['id']}/review", json={"status": status})
+        assert reviewed.status_code == 200, reviewed.text
+    assert api.post(f"{RUNS}/{runs[0]['id']}/review", json={"decision": "approved"}).status_code == 200
+    before = row_counts(api)
+    assert (before["run_reviews"], before["result_reviews"], before["review_exclusions"]) == (1, 2, 1)
+    metrics = api.runtime.metrics
+    pruned_before = metrics.runs_pruned_total._value.get(), metrics.results_pruned_total._value.get()
+    later = datetime.now(UTC) + timedelta(days=2)
+    policy = RetentionPolicy(default_days=1, batch=1)
+    old = Retention(api.runtime.services.db, policy, metrics=metrics, clock=lambda: later)
+
+    with structlog.testing.capture_logs() as logs:
+        counts, done = old.prune(old.cutoffs())
+
+    assert done
+    assert (counts.runs, counts.results, counts.reviews) == (2, 2, 3)
+    assert row_counts(api) == dict.fromkeys(before, 0)
+    batches = [line for line in logs if line["event"] == "retention.batch_pruned"]
+    assert [(b["organization"], b["runs"], b["results"], b["reviews"]) for b in batches] == [
+        ("acme", 1, 1, 2),
+        ("acme", 1, 1, 1),
+    ]
+    assert set(batches[0]) == {
+        *("event", "log_level", "organization", "runs", "matching_runs", "results", "deliveries"),
+        *("reviews", "duration_ms"),
+    }  # counts and the organization's name: no ids at all
+    pruned_after = metrics.runs_pruned_total._value.get(), metrics.results_pruned_total._value.get()
+    assert (pruned_after[0] - pruned_before[0], pruned_after[1] - pruned_before[1]) == (2, 2)
+    assert cli(capsys, "doctor", "counts")[:2] == (0, "counts: no drift\n")
+
+
+@pytest.mark.postgres
+def test_prune_skips_a_run_a_reviewer_holds_instead_of_waiting(
+    make_runtime: Callable[..., Runtime], postgres_url: str, start_api: Callable[[Runtime], Api]
+) -> None:
+    import threading
+
+    from packmatch.store import reviews as review_store
+
+    api = start_api(make_runtime(database_url=postgres_url))
+    config_id = api.shipment_world(("required",))
+    held, free = (final_run(api, config_id, {"invoice": [invoice(f"doc_{n}")]}) for n in range(2))
+    db = api.runtime.services.db
+    old = retention(api, default_days=1)
+    outcome: list[Any] = []
+    with db.transaction() as reviewer:  # a review of `held` in progress: its run row is locked
+        held_id = uuid.UUID(held["id"].removeprefix("run_"))
+        organization_id = reviewer.execute(
+            sa.select(package_runs.c.organization_id).where(package_runs.c.id == held_id)
+        ).scalar_one()
+        assert review_store.lock_run(reviewer, organization_id, held_id) is not None
+        pruning = threading.Thread(target=lambda: outcome.append(old.prune(old.cutoffs())))
+        pruning.start()
+        pruning.join(timeout=10)
+        finished = not pruning.is_alive()
+    pruning.join()
+    assert finished, "prune waited for the reviewer's lock"
+    assert outcome[0][0].runs == 1
+    assert api.get(f"{RUNS}/{held['id']}").status_code == 200
+    assert api.get(f"{RUNS}/{free['id']}").status_code == 404
+    assert old.prune(old.cutoffs())[0].runs == 1  # the next pass takes it
 
 
 def test_prune_keeps_young_runs_and_runs_awaiting_review(api: Api) -> None:
@@ -174,6 +259,16 @@ def test_per_organization_ages_override_the_default(api: Api) -> None:
     assert [c.organization for c in only_acme.cutoffs()] == ["acme"]
 
 
+def test_older_than_spares_an_organization_kept_forever_unless_it_is_named(api: Api) -> None:
+    other = api.other_organization("globex")
+    for client in (api, other):
+        final_run(client, client.shipment_world(("required",)), {"invoice": [invoice()]})
+    keep_acme = retention(api, by_organization={"acme": 0})
+    assert [c.organization for c in keep_acme.cutoffs(timedelta(0))] == ["globex"]
+    assert [c.organization for c in keep_acme.cutoffs(timedelta(0), "acme")] == ["acme"]
+    assert [c.organization for c in retention(api).cutoffs(timedelta(0))] == ["acme", "globex"]
+
+
 def test_prune_goes_in_batches_and_a_budget_leaves_the_rest_for_later(api: Api) -> None:
     config_id = api.shipment_world(("required",))
     for n in range(5):
@@ -219,6 +314,30 @@ def test_the_reconciler_pass_prunes_with_the_settings_policy(
     assert row_counts(api)["package_runs"] == 1
 
 
+def test_the_reconciler_pass_prunes_a_run_past_retention_and_keeps_counts_exact(
+    make_runtime: Callable[..., Runtime],
+    sqlite_url: str,
+    start_api: Callable[[Runtime], Api],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PACKMATCH_DATABASE_URL", sqlite_url)
+    api = start_api(make_runtime(database_url=sqlite_url, retention_days=1))
+    config_id = api.shipment_world(("required",))
+    old, young = (final_run(api, config_id, {"invoice": [invoice(f"doc_{n}")]}) for n in range(2))
+    with api.runtime.services.db.transaction() as conn:  # created three days ago (not a counted column)
+        conn.execute(
+            sa.update(package_runs)
+            .where(package_runs.c.id == uuid.UUID(old["id"].removeprefix("run_")))
+            .values(created_at=datetime.now(UTC) - timedelta(days=3))
+        )
+    assert api.runtime.reconciler().reconcile_once().pruned == 1
+    assert api.get(f"{RUNS}/{old['id']}").status_code == 404
+    assert api.get(f"{RUNS}/{young['id']}").status_code == 200
+    assert api.get(RUNS).json()["pagination"]["total"] == 1
+    assert cli(capsys, "doctor", "counts")[:2] == (0, "counts: no drift\n")
+
+
 # --- the CLI ---------------------------------------------------------------------------------
 
 
@@ -232,7 +351,10 @@ def test_cli_prune_dry_run_counts_and_prune_deletes(api: Api, capsys: pytest.Cap
     assert row_counts(api)["package_runs"] == 1
 
     code, out, _ = cli(capsys, "prune", "--older-than", "0d")
-    assert (code, out) == (0, "pruned 1 run(s), 1 matching run(s), 1 result(s), 0 webhook deliver(ies)\n")
+    assert (code, out) == (
+        0,
+        "pruned 1 run(s), 1 matching run(s), 1 result(s), 0 webhook deliver(ies), 0 review decision(s)\n",
+    )
     assert row_counts(api)["package_runs"] == 0
 
 
@@ -307,38 +429,203 @@ def test_export_filters_by_time_and_organization(api: Api, capsys: pytest.Captur
     assert cli(capsys, "export", "runs", "--organization", "nobody")[0] == 1
 
 
-def test_import_refuses_bad_lines_by_number_and_keeps_the_good_ones(
+def exported_then_pruned(api: Api, capsys: pytest.CaptureFixture[str], runs: int = 2) -> list[bytes]:
+    """Export lines of `runs` final runs, which are then pruned (so that they could go back in)."""
+    config_id = api.shipment_world(("required",))
+    for n in range(runs):
+        final_run(api, config_id, {"invoice": [invoice(f"doc_{n}")]})
+    _, exported, _ = cli(capsys, "export", "runs")
+    assert cli(capsys, "prune", "--older-than", "0d")[0] == 0
+    return [line.encode() for line in exported.splitlines()]
+
+
+def import_refused(
+    api: Api, capsys: pytest.CaptureFixture[str], archive: Path, content: bytes
+) -> tuple[str, dict[str, int]]:
+    """Import `content` expecting a refusal: the one line it says (rows must not change)."""
+    archive.write_bytes(content)
+    before = row_counts(api)
+    code, out, err = cli(capsys, "import", "runs", str(archive))
+    said = [line for line in err.splitlines() if not line.startswith("{")]
+    assert (code, out, len(said)) == (1, "", 1), (code, out, err)
+    assert row_counts(api) == before
+    return said[0].removeprefix(f"packmatch: cannot import {archive}: "), row_counts(api)
+
+
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        (b"not json", "line 2: not JSON; nothing was imported"),
+        (b'{"not": "an export"}', "line 2: not a packmatch export line (format 1); nothing was imported"),
+        (
+            b'{"packmatch_export": 2, "tables": {}}',
+            "line 2: export format 2 is newer than this packmatch reads (1): upgrade packmatch; "
+            "nothing was imported",
+        ),
+    ],
+    ids=["not-json", "not-an-export", "newer-format"],
+)
+def test_a_bad_line_refuses_the_whole_file_in_one_line(
+    api: Api, capsys: pytest.CaptureFixture[str], tmp_path: Path, bad: bytes, says: str
+) -> None:
+    good = exported_then_pruned(api, capsys)
+    said, rows = import_refused(api, capsys, tmp_path / "runs.jsonl", b"\n".join([good[0], bad, good[1]]))
+    assert said == says
+    assert rows["package_runs"] == 0  # not even the good line before it
+
+
+def test_a_truncated_gzip_is_one_line_and_imports_nothing(
     api: Api, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    config_id = api.shipment_world(("required",))
-    run = final_run(api, config_id, {"invoice": [invoice()]})
-    _, exported, _ = cli(capsys, "export", "runs")
-    foreign = json.loads(exported)
+    whole = gzip.compress(b"\n".join(exported_then_pruned(api, capsys)) + b"\n")
+    said, rows = import_refused(api, capsys, tmp_path / "runs.jsonl.gz", whole[: len(whole) - 12])
+    assert said == "the gzip stream is truncated or corrupt; nothing was imported"
+    assert rows["package_runs"] == 0
+
+
+def test_a_run_that_cannot_go_in_refuses_the_file_and_present_runs_are_skipped(
+    api: Api, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    good = exported_then_pruned(api, capsys)
+    foreign = json.loads(good[1])
     foreign["tables"]["package_runs"][0]["id"] = "00000000-0000-4000-8000-000000000001"
     foreign["tables"]["package_runs"][0]["organization_id"] = "00000000-0000-4000-8000-000000000002"
-    for table in ("run_slots", "matching_runs", "match_results", "webhook_deliveries"):
-        foreign["tables"][table] = []
-    cli(capsys, "prune", "--older-than", "0d")
-    archive = tmp_path / "mixed.jsonl"
-    archive.write_text(
-        "\n".join(['{"not": "an export"}', "not json", json.dumps(foreign), exported.strip(), ""]),
-        encoding="utf-8",
+    archive = tmp_path / "runs.jsonl"
+    said, rows = import_refused(api, capsys, archive, b"\n".join([good[0], json.dumps(foreign).encode()]))
+    assert said == "line 2: its organization is not in this database; nothing was imported"
+    assert rows["package_runs"] == 0
+
+    running = json.loads(good[1])
+    running["tables"]["package_runs"][0]["status"] = "running"
+    said, _ = import_refused(api, capsys, archive, json.dumps(running).encode())
+    assert said == "line 1: the run is still running (only final runs are archived); nothing was imported"
+
+    archive.write_bytes(good[0] + b"\n")
+    assert cli(capsys, "import", "runs", str(archive))[:2] == (0, "imported 1 run(s); 0 already present\n")
+    archive.write_bytes(b"\n".join(good) + b"\n")  # an interrupted import, run again
+    assert cli(capsys, "import", "runs", str(archive))[:2] == (0, "imported 1 run(s); 1 already present\n")
+
+    stolen = json.loads(good[1])  # a new run id, but its matching run's id is another run's
+    stolen["tables"]["package_runs"][0]["id"] = "00000000-0000-4000-8000-000000000003"
+    said, _ = import_refused(api, capsys, archive, json.dumps(stolen).encode())
+    assert said == (
+        "line 1: its matching_runs rows conflict with rows of another run in this database; "
+        "nothing was imported"
     )
-
-    code, out, err = cli(capsys, "import", "runs", str(archive))
-
-    assert code == 1
-    assert out == "imported 1 run(s); 0 already present\n"
-    assert [line for line in err.splitlines() if not line.startswith("{")] == [
-        "  line 1: not a packmatch export line (format 1)",
-        "  line 2: not JSON",
-        "  line 3: its organization is not in this database",
-        "packmatch: 3 line(s) refused",
-    ]
-    assert api.get(f"{RUNS}/{run['id']}").status_code == 200
+    assert cli(capsys, "doctor", "counts")[:2] == (0, "counts: no drift\n")
 
 
 def test_import_of_a_missing_file_is_one_line(api: Api, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = cli(capsys, "import", "runs", "/nonexistent/runs.jsonl")
     assert code == 1
     assert err.splitlines()[-1] == "packmatch: cannot read /nonexistent/runs.jsonl: No such file or directory"
+
+
+def _fail_every_pending_delivery(api: Api) -> None:
+    """End each pending delivery for good through the store code the worker uses (counts kept)."""
+    from packmatch.store import webhooks as webhook_store
+
+    db, d = api.runtime.services.db, webhook_deliveries.c
+    pending = sa.select(d.id, d.attempts).where(d.status == "pending")
+    for _ in range(50):  # the worker may take an attempt meanwhile: then the next round ends it
+        with db.transaction() as conn:
+            rows = conn.execute(pending).all()
+            for delivery_id, attempts in rows:
+                webhook_store.record_failure(
+                    conn, delivery_id, attempts, 500, "refused", None, datetime.now(UTC)
+                )
+        if not rows:
+            return
+    raise AssertionError("deliveries stayed pending")
+
+
+def reviews_and_deliveries(api: Api, runs: list[dict[str, Any]], webhook_id: str) -> dict[str, Any]:
+    """Beyond `everything_about`: review histories, the deliveries and the lists' totals."""
+    shown: dict[str, Any] = {"runs": [everything_about(api, run) for run in runs], "histories": []}
+    for run in runs:
+        shown["histories"].append(api.get(f"{RUNS}/{run['id']}/reviews").json())
+        for slot in run["document_results"]:
+            if slot.get("matching_run_id"):
+                results = api.get(f"/v1/matching/runs/{slot['matching_run_id']}/results").json()["data"]
+                for result in results:
+                    path = f"/v1/matching/runs/{slot['matching_run_id']}/results/{result['id']}/reviews"
+                    shown["histories"].append(api.get(path).json())
+    deliveries = f"/v1/webhooks/{webhook_id}/deliveries"
+    shown["deliveries"] = api.get(deliveries, params={"limit": 100}).json()
+    shown["failed"] = api.get(deliveries, params={"status": "failed"}).json()["pagination"]
+    shown["totals"] = [
+        api.get(RUNS, params=query).json()["pagination"]["total"]
+        for query in ({}, {"reviewed": "true"}, {"review_decision": "approved"}, {"status": "passed"})
+    ]
+    return shown
+
+
+def test_a_round_trip_keeps_reviews_evidence_and_deliveries(
+    api: Api, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config_id = api.shipment_world(("required",))
+    events = ["package_run.completed", "package_run.reviewed", "matching_result.reviewed"]
+    hook = {"url": "http://127.0.0.1:9/hook", "secret": "s" * 32, "events": events}
+    webhook = api.create("/v1/webhooks", hook)
+    runs = [final_run(api, config_id, {"invoice": [invoice(f"doc_{n}")]}) for n in range(2)]
+    matching_run_id = runs[0]["document_results"][0]["matching_run_id"]
+    [result] = api.get(f"/v1/matching/runs/{matching_run_id}/results").json()["data"]
+    path = f"/v1/matching/runs/{matching_run_id}/results/{result['id']}/review"
+    assert api.post(path, json={"status": "rejected", "notes": "wrong booking"}).status_code == 200
+    assert api.post(path, json={"status": "approved"}).status_code == 200
+    review = api.post(f"{RUNS}/{runs[0]['id']}/review", json={"decision": "approved", "notes": "ok"})
+    assert review.status_code == 200, review.text
+    _fail_every_pending_delivery(api)
+    shown = reviews_and_deliveries(api, runs, webhook["id"])
+    assert shown["deliveries"]["pagination"]["total"] == 5  # two completions, three review decisions
+    assert len(shown["histories"][1]["data"]) == 2
+    archive = tmp_path / "runs.jsonl"
+
+    assert cli(capsys, "export", "runs", "--output", str(archive))[0] == 0
+    assert cli(capsys, "prune", "--older-than", "0d")[1].startswith("pruned 2 run(s)")
+    assert api.get(f"/v1/webhooks/{webhook['id']}/deliveries").json()["pagination"]["total"] == 0
+    assert cli(capsys, "import", "runs", str(archive))[:2] == (0, "imported 2 run(s); 0 already present\n")
+
+    assert reviews_and_deliveries(api, runs, webhook["id"]) == shown
+    assert cli(capsys, "doctor", "counts")[:2] == (0, "counts: no drift\n")
+
+
+def test_export_leaves_running_runs_out_and_holds_no_connection_between_pages(
+    api: Api, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from packmatch.services.history.archive import export_lines
+
+    config_id = api.shipment_world(("required",))
+    runs = [final_run(api, config_id, {"invoice": [invoice(f"doc_{n}")]}) for n in range(3)]
+    db = api.runtime.services.db
+    with db.transaction() as conn:  # as if the first were still in flight
+        conn.execute(
+            sa.update(package_runs)
+            .where(package_runs.c.id == uuid.UUID(runs[0]["id"].removeprefix("run_")))
+            .values(status="running")
+        )
+    lines = export_lines(db, batch=1)
+    first = next(lines)
+    # the page's transaction ended before its line
+    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    ids = [json.loads(line)["tables"]["package_runs"][0]["id"] for line in [first, *lines]]
+    assert ids == [run["id"].removeprefix("run_") for run in runs[1:]]
+    assert len(cli(capsys, "export", "runs")[1].splitlines()) == 2
+
+
+def test_an_export_page_is_one_snapshot(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from packmatch.services.history.archive import export_lines
+    from packmatch.store import retention as retention_store
+
+    final_run(api, api.shipment_world(("required",)), {"invoice": [invoice()]})
+    db, trees = api.runtime.services.db, retention_store._trees
+
+    def a_review_lands_meanwhile(conn: Any, runs: Any) -> Any:  # between the page and its rows
+        with db.transaction() as other:
+            other.execute(sa.update(match_results).values(review_status="rejected"))
+        return trees(conn, runs)
+
+    monkeypatch.setattr(retention_store, "_trees", a_review_lands_meanwhile)
+    [line] = list(export_lines(db))
+    [result] = json.loads(line)["tables"]["match_results"]
+    assert result["review_status"] == "pending"  # as the run's page saw the database

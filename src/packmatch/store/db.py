@@ -122,6 +122,19 @@ class Database:
             yield conn
 
     @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A transaction for reading, whose statements all see the database as of its first one:
+        REPEATABLE READ on PostgreSQL; on SQLite an explicit BEGIN (the driver opens none before
+        a SELECT, so each statement would see the latest commit)."""
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                if conn.dialect.name == "sqlite":
+                    conn.exec_driver_sql("BEGIN")
+                yield conn
+
+    @contextmanager
     def connection(self) -> Iterator[Connection]:
         """One pooled connection for a use case that commits itself (`conn.commit()`, possibly more
         than once); whatever it has not committed when the block ends is rolled back."""

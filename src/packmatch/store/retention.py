@@ -1,6 +1,7 @@
 """The rows a package run owns, as one unit: found by age, deleted in bounded batches, exported whole.
 
-A run owns its slots, its matching runs (and through them their results) and its webhook
+A run owns its slots, its review decisions, its matching runs (and through them their results,
+the results' review decisions and the exclusions their rejections made) and its webhook
 deliveries. The foreign keys cascade from `package_runs` to slots and matching runs and on to
 results; deliveries have no foreign key (they outlive a deleted config), so they are deleted here
 by run id.
@@ -45,6 +46,7 @@ class PruneCounts:
     matching_runs: int = 0
     results: int = 0
     deliveries: int = 0
+    reviews: int = 0  # review decisions of the runs and of their results
 
     def __add__(self, other: PruneCounts) -> PruneCounts:
         return PruneCounts(
@@ -52,6 +54,7 @@ class PruneCounts:
             self.matching_runs + other.matching_runs,
             self.results + other.results,
             self.deliveries + other.deliveries,
+            self.reviews + other.reviews,
         )
 
 
@@ -84,13 +87,21 @@ def prunable(
 
 
 def prunable_ids(conn: Connection, where: Sequence[sa.ColumnElement[bool]], limit: int) -> list[uuid.UUID]:
-    """The oldest prunable runs first (the (organization, created_at, id) index serves the scan)."""
+    """The oldest prunable runs first (the (organization, created_at, id) index serves the scan),
+    locked until the transaction ends.
+
+    On PostgreSQL a run locked by someone else (a reviewer deciding it) is skipped, not waited
+    for: it goes next time, and meanwhile nobody can add a review or a delivery to a run this
+    batch is deleting (SQLite serializes writers anyway).
+    """
     query = (
         sa.select(package_runs.c.id)
         .where(*where)
         .order_by(package_runs.c.created_at, package_runs.c.id)
         .limit(limit)
     )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(of=package_runs, skip_locked=True)
     return list(conn.execute(query).scalars())
 
 
@@ -109,15 +120,22 @@ def delete_runs(conn: Connection, run_ids: Sequence[uuid.UUID]) -> PruneCounts:
         .select_from(match_results)
         .where(match_results.c.matching_run_id.in_(of_runs))
     ).scalar_one()
+    # Deleted child first, explicitly: the same statements on SQLite and PostgreSQL, and each one
+    # a set-based delete rather than a cascade fired row by row.
+    of_results = sa.select(match_results.c.id).where(match_results.c.matching_run_id.in_(of_runs))
+    conn.execute(sa.delete(review_exclusions).where(review_exclusions.c.result_id.in_(of_results)))
+    reviews = conn.execute(
+        sa.delete(result_reviews).where(result_reviews.c.result_id.in_(of_results))
+    ).rowcount
+    reviews += conn.execute(sa.delete(run_reviews).where(run_reviews.c.package_run_id.in_(ids))).rowcount
+    conn.execute(sa.delete(match_results).where(match_results.c.matching_run_id.in_(of_runs)))
+    # After the results: a result review that held one of them has committed its delivery by now.
     deliveries = conn.execute(
         sa.delete(webhook_deliveries)
         .where(webhook_deliveries.c.package_run_id.in_(ids))
         .returning(*(webhook_deliveries.c[name] for name in counts.DELIVERY_GROUP))
     ).all()
     counts.add_deliveries(conn, ((counts.delivery_key(row), -1) for row in deliveries))
-    # Deleted child first, explicitly: the same statements on SQLite and PostgreSQL, and each one
-    # a set-based delete rather than a cascade fired row by row.
-    conn.execute(sa.delete(match_results).where(match_results.c.matching_run_id.in_(of_runs)))
     matched = conn.execute(sa.delete(matching_runs).where(matching_runs.c.package_run_id.in_(ids))).rowcount
     conn.execute(sa.delete(run_slots).where(run_slots.c.run_id.in_(ids)))
     runs = conn.execute(
@@ -127,7 +145,11 @@ def delete_runs(conn: Connection, run_ids: Sequence[uuid.UUID]) -> PruneCounts:
     ).all()
     counts.add_runs(conn, ((counts.run_key(row), -1) for row in runs))
     return PruneCounts(
-        runs=len(runs), matching_runs=matched, results=int(results), deliveries=len(deliveries)
+        runs=len(runs),
+        matching_runs=matched,
+        results=int(results),
+        deliveries=len(deliveries),
+        reviews=int(reviews),
     )
 
 
@@ -180,48 +202,50 @@ def _from_json(table: sa.Table, row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def export_runs(
+ExportKey = tuple[datetime, uuid.UUID]  # (created_at, id) of the last run of a page
+
+
+def export_page(
     conn: Connection,
     *,
     organization_id: uuid.UUID | None,
     since: datetime | None,
     until: datetime | None,
+    after: ExportKey | None,
     batch: int = 200,
-) -> Iterator[dict[str, Any]]:
-    """Complete runs created in [since, until), oldest first, each as {table: [rows]} in JSON types.
+) -> tuple[list[dict[str, Any]], ExportKey | None]:
+    """Up to `batch` complete final runs created in [since, until) after `after`, oldest first,
+    each as {table: [rows]} in JSON types, and the key to ask for the next page (None: no more).
 
-    Keyset-paged over (created_at, id), so a long export holds no long transaction snapshot of
-    its own beyond one batch and never repeats or skips a run.
+    Keyset-paged over (created_at, id), so a caller that reads each page in its own transaction
+    holds no long transaction and never repeats or skips a run. Runs still `running` are left
+    out: their rows are still changing, and retention never deletes them.
     """
-    where: list[sa.ColumnElement[bool]] = []
+    where: list[sa.ColumnElement[bool]] = [package_runs.c.status.in_(FINAL)]
     if organization_id is not None:
         where.append(package_runs.c.organization_id == organization_id)
     if since is not None:
         where.append(package_runs.c.created_at >= since)
     if until is not None:
         where.append(package_runs.c.created_at < until)
-    after: tuple[datetime, uuid.UUID] | None = None
-    while True:
-        page = [*where]
-        if after is not None:
-            at, ident = after
-            page.append(
-                sa.or_(
-                    package_runs.c.created_at > at,
-                    sa.and_(package_runs.c.created_at == at, package_runs.c.id > ident),
-                )
+    if after is not None:
+        at, ident = after
+        where.append(
+            sa.or_(
+                package_runs.c.created_at > at,
+                sa.and_(package_runs.c.created_at == at, package_runs.c.id > ident),
             )
-        query = (
-            sa.select(package_runs)
-            .where(*page)
-            .order_by(package_runs.c.created_at, package_runs.c.id)
-            .limit(batch)
         )
-        runs = [row._mapping for row in conn.execute(query)]
-        if not runs:
-            return
-        yield from _trees(conn, runs)
-        after = (runs[-1]["created_at"], runs[-1]["id"])
+    query = (
+        sa.select(package_runs)
+        .where(*where)
+        .order_by(package_runs.c.created_at, package_runs.c.id)
+        .limit(batch)
+    )
+    runs = [row._mapping for row in conn.execute(query)]
+    if not runs:
+        return [], None
+    return list(_trees(conn, runs)), (runs[-1]["created_at"], runs[-1]["id"])
 
 
 def _trees(conn: Connection, runs: Sequence[Mapping[Any, Any]]) -> Iterator[dict[str, Any]]:
@@ -255,12 +279,7 @@ class ImportRefused(ValueError):
     """The tree cannot go into this database (the message says why, without any stored value)."""
 
 
-def import_run(conn: Connection, tree: Mapping[str, Any]) -> bool:
-    """Insert one exported run with everything it owns; False if the run is already here.
-
-    Its organization and package config must exist in this database (the run's snapshot carries
-    the configs as they were, but the foreign keys need the rows).
-    """
+def _parsed(tree: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
     try:
         tables = {
             table.name: [_from_json(table, row) for row in tree[table.name]] for table, _, _ in RUN_TABLES
@@ -271,6 +290,23 @@ def import_run(conn: Connection, tree: Mapping[str, Any]) -> bool:
         raise ImportRefused(f"not an exported run ({exc})") from None
     if len(tables[package_runs.name]) != 1:
         raise ImportRefused("not an exported run (it must hold exactly one package run)")
+    if tables[package_runs.name][0]["status"] not in FINAL:
+        raise ImportRefused("the run is still running (only final runs are archived)")
+    return tables
+
+
+# The tables whose rows have ids of their own, which another run here might already hold.
+_OWN_IDS = (matching_runs, match_results, webhook_deliveries, run_reviews, result_reviews)
+
+
+def check_run(conn: Connection, tree: Mapping[str, Any]) -> bool:
+    """Whether `import_run` would insert this exported run (False: it is already here), reading
+    only; ImportRefused if it cannot go in (malformed, or its organization or package config is
+    missing, or one of its rows' ids belongs to another run here)."""
+    return _insertable(conn, _parsed(tree))
+
+
+def _insertable(conn: Connection, tables: Mapping[str, list[dict[str, Any]]]) -> bool:
     run = tables[package_runs.name][0]
     if conn.execute(sa.select(package_runs.c.id).where(package_runs.c.id == run["id"])).first():
         return False
@@ -283,6 +319,23 @@ def import_run(conn: Connection, tree: Mapping[str, Any]) -> bool:
     )
     if not conn.execute(config).first():
         raise ImportRefused("its package config is not in this database")
+    for table in _OWN_IDS:
+        ids = [row["id"] for row in tables[table.name]]
+        if ids and conn.execute(sa.select(table.c.id).where(table.c.id.in_(ids)).limit(1)).first():
+            raise ImportRefused(f"its {table.name} rows conflict with rows of another run in this database")
+    return True
+
+
+def import_run(conn: Connection, tree: Mapping[str, Any]) -> bool:
+    """Insert one exported run with everything it owns; False if the run is already here.
+
+    Its organization and package config must exist in this database (the run's snapshot carries
+    the configs as they were, but the foreign keys need the rows).
+    """
+    tables = _parsed(tree)
+    if not _insertable(conn, tables):
+        return False
+    run = tables[package_runs.name][0]
     deliveries = tables[webhook_deliveries.name]
     if deliveries:  # those of webhooks this database does not have are left out
         wanted = {row["webhook_id"] for row in deliveries}

@@ -76,7 +76,8 @@ class Retention:
     def cutoffs(self, older_than: timedelta | None = None, organization: str | None = None) -> list[Cutoff]:
         """Per organization, the creation time before which its final runs go.
 
-        `older_than` replaces the policy's ages (for `packmatch prune --older-than`).
+        `older_than` replaces the policy's ages (for `packmatch prune --older-than`), except that an
+        organization set to keep everything (0) is only pruned when it is named as `organization`.
         """
         now = self.clock()
         with self.db.transaction() as conn:
@@ -86,7 +87,8 @@ class Retention:
             if organization is not None and name != organization:
                 continue
             if older_than is not None:
-                found.append(Cutoff(name, ident, now - older_than))
+                if self.policy.by_organization.get(name) != 0 or organization == name:
+                    found.append(Cutoff(name, ident, now - older_than))
                 continue
             days = self.policy.days_for(name)
             if days is not None:
@@ -138,6 +140,7 @@ class Retention:
                     matching_runs=counts.matching_runs,
                     results=counts.results,
                     deliveries=counts.deliveries,
+                    reviews=counts.reviews,
                     duration_ms=round((time.monotonic() - batch_started) * 1000, 1),
                 )
                 if on_batch is not None:
@@ -182,6 +185,7 @@ class RetentionJob:
                 runs=counts.runs,
                 results=counts.results,
                 deliveries=counts.deliveries,
+                reviews=counts.reviews,
                 finished=done,
                 duration_ms=round((time.monotonic() - started) * 1000, 1),
             )
