@@ -130,6 +130,7 @@ def mappings(draw: st.DrawFn, strategies: list[Strategy] | None = None) -> Field
         strategy=strategy,
         weight=draw(st.sampled_from([0.1, 0.2, 0.3, 0.5, 1.0, 3.0, 1e-3])),
         options=draw(OPTIONS[strategy]),
+        missing=draw(st.sampled_from(["mismatch", "ignore"])),
     )
 
 
