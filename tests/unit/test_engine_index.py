@@ -122,10 +122,21 @@ def test_postings_list_the_rows_of_each_key_in_row_order() -> None:
 )
 def test_exact_field_finds_the_rows_exact_scores_one(source: Any, expected: list[int]) -> None:
     values = [4250, "4,250.00", " acme ", 4250.0, None, "", 4251]
-    rows, scores = ExactField(build_exact(values)).positives(source)
+    rows, scores = ExactField(build_exact(values), ExactOptions()).positives(source)
     assert rows.tolist() == expected
     assert rows.tolist() == [i for i, v in enumerate(values) if exact(source, v, ExactOptions()).score == 1]
     assert scores.tolist() == [1.0] * len(expected)
+
+
+@pytest.mark.parametrize("max_edits", [1, 2])
+@pytest.mark.parametrize("source", [4250, "4250", "acme", "amce", "cmea", "4205", "42", None])
+def test_exact_field_with_max_edits_scores_the_rows_exact_scores(source: Any, max_edits: int) -> None:
+    values = [4250, "4,250.00", " acme ", 4250.0, None, "", 4251, "ACNE", "came", "425", "4,205"]
+    options = ExactOptions(max_edits=max_edits)
+    rows, scores = ExactField(build_exact(values), options).positives(source)
+    found = dict(zip(rows.tolist(), scores.tolist(), strict=True))
+    expected = {i: exact(source, v, options).score for i, v in enumerate(values)}
+    assert found == {i: score for i, score in expected.items() if score > 0}
 
 
 # --- the index ---------------------------------------------------------------------------------

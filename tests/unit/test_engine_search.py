@@ -45,6 +45,12 @@ TEXTS = [
     "Blue Ocean Shipping",
     "blue-ocean shipping",
     "ocean blue",
+    "ACNE",  # one substitution from "acme"
+    "came",  # one transposition from "acme"
+    "acme ltf",
+    "acmes",  # one insertion
+    "acm",  # one deletion
+    "4205",  # a transposition from "4250"
     "Ａｃｍｅ",  # fullwidth: NFKC makes it "acme"
     "4250",
     "4,250.00",
@@ -83,7 +89,7 @@ CELLS = st.one_of(
 )
 
 OPTIONS = {
-    Strategy.EXACT: st.just({}),
+    Strategy.EXACT: st.fixed_dictionaries({}, optional={"max_edits": st.sampled_from([0, 1, 2])}),
     Strategy.FUZZY: st.fixed_dictionaries(
         {
             "min_similarity": st.sampled_from([0.0, 0.0, 0.3, 0.5, 0.7142857142857143, 0.9, 1.0]),
@@ -112,8 +118,8 @@ OPTIONS = {
 # Few values that several strategies read, for crowded pools: many rows score on every field.
 DENSE = st.sampled_from(
     [
-        *("acme", "acme ltd", "Acme Logistics", "blue ocean"),
-        *(4250, 4251, "4,250.00", 4300.5),
+        *("acme", "acme ltd", "Acme Logistics", "blue ocean", "amce", "acne ltd", "acm"),
+        *(4250, 4251, "4,250.00", 4300.5, "4205"),
         *("2024-09-14", "2024-09-15", "14.09.2024", None),
     ]
 )

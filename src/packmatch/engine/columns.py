@@ -50,13 +50,23 @@ _NUMBER_TYPES = frozenset({int, float})
 
 @dataclass(frozen=True, slots=True)
 class ExactColumn:
-    """Rows by normalised text, and rows whose value is a number by that number's value."""
+    """Rows by normalised text, and rows whose value is a number by that number's value; the
+    distinct texts (by code) and their codes sorted by length, for ``max_edits``."""
 
     text_codes: dict[str, int]
     text_rows: Postings
     number_codes: dict[Decimal, int]
     number_rows: Postings
     is_number: npt.NDArray[np.bool_]
+    texts: npt.NDArray[np.object_]
+    by_length: Rows
+    sorted_lengths: Rows
+
+    def codes_of_length(self, shortest: int, longest: int) -> Rows:
+        """The codes of the texts whose length is in [shortest, longest]."""
+        start = int(np.searchsorted(self.sorted_lengths, shortest, side="left"))
+        stop = int(np.searchsorted(self.sorted_lengths, longest, side="right"))
+        return self.by_length[start:stop]
 
     def rows_with_text(self, text: str) -> Rows:
         code = self.text_codes.get(text)
@@ -69,7 +79,8 @@ class ExactColumn:
     @property
     def nbytes(self) -> int:
         arrays = self.text_rows.nbytes + self.number_rows.nbytes + self.is_number.nbytes
-        return arrays + dict_bytes(self.text_codes) + dict_bytes(self.number_codes)
+        arrays += self.by_length.nbytes + self.sorted_lengths.nbytes + 8 * len(self.texts)
+        return int(arrays) + dict_bytes(self.text_codes) + dict_bytes(self.number_codes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,12 +133,19 @@ def build_exact(values: Sequence[Any]) -> ExactColumn:
 
     pairs = _per_row(values, codes)
     keys = np.fromiter(chain.from_iterable(pairs), dtype=np.int64, count=2 * len(pairs)).reshape(-1, 2)
+    texts = np.empty(len(text_codes), dtype=object)
+    texts[:] = list(text_codes)  # the texts share the dict's keys
+    lengths = np.fromiter(map(len, text_codes), dtype=np.int64, count=len(text_codes))
+    by_length = np.argsort(lengths, kind="stable").astype(np.int64)
     return ExactColumn(
         text_codes=text_codes,
         text_rows=Postings.group(keys[:, 0], len(text_codes)),
         number_codes=number_codes,
         number_rows=Postings.group(keys[:, 1], len(number_codes)),
         is_number=keys[:, 1] >= 0,
+        texts=texts,
+        by_length=by_length,
+        sorted_lengths=lengths[by_length],
     )
 
 

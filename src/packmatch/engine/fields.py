@@ -21,13 +21,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from rapidfuzz import process
+from rapidfuzz.distance import OSA
 
-from packmatch.domain.models import DateRangeOptions, FuzzyOptions, NumericRangeOptions
+from packmatch.domain.models import DateRangeOptions, ExactOptions, FuzzyOptions, NumericRangeOptions
 from packmatch.engine.arrays import EMPTY_ROWS, Floats, Rows
 from packmatch.engine.bounds import QueryBound
 from packmatch.engine.columns import ExactColumn, RangeColumn, TextColumn, as_day, as_number
 from packmatch.engine.normalise import normalise_text, parse_decimal
-from packmatch.engine.strategies import SCORER_SCALE, SCORERS, TOLERANCE_SLACK, ZERO_NOISE
+from packmatch.engine.strategies import SCORER_SCALE, SCORERS, TOLERANCE_SLACK, ZERO_NOISE, edit_score
 
 __all__ = [
     "DateField",
@@ -50,16 +51,47 @@ _PARALLEL_CHOICES = 20_000  # below this many texts, one thread scores faster th
 @dataclass(frozen=True, slots=True)
 class ExactField:
     column: ExactColumn
+    options: ExactOptions
 
     def positives(self, source: Any) -> tuple[Rows, Floats]:
-        """The rows ``exact`` scores 1 (every other row scores 0), and their scores."""
-        rows = self._equal_rows(source)
-        return rows, np.ones(len(rows), dtype=np.float64)
-
-    def _equal_rows(self, source: Any) -> Rows:
+        """The rows ``exact`` scores above 0 (equal: 1; with ``max_edits`` k, texts e ≤ k edits
+        apart: 1 − 0.5·e/k), and their scores."""
         text = normalise_text(source)
         if text is None:
-            return EMPTY_ROWS
+            return EMPTY_ROWS, np.empty(0, dtype=np.float64)
+        rows = self._equal_rows(source, text)
+        equal = np.ones(len(rows), dtype=np.float64)
+        if not self.options.max_edits:
+            return rows, equal
+        near, scores = self._near_rows(text)
+        keep = ~np.isin(near, rows)  # equal by number value: those score 1
+        return np.concatenate([rows, near[keep]]), np.concatenate([equal, scores[keep]])
+
+    def _near_rows(self, text: str) -> tuple[Rows, Floats]:
+        """Rows whose text is 1 to k edits (OSA) from ``text``, and their edit scores.
+
+        An edit changes the length by at most one: only texts of length |text| ± k are compared,
+        by ``cdist`` with the distance cut off at k (a farther text reads k + 1)."""
+        k = self.options.max_edits
+        codes = self.column.codes_of_length(len(text) - k, len(text) + k)
+        if not len(codes):
+            return EMPTY_ROWS, np.empty(0, dtype=np.float64)
+        workers = -1 if len(codes) >= _PARALLEL_CHOICES else 1
+        distances = process.cdist(
+            [text],
+            self.column.texts[codes],
+            scorer=OSA.distance,
+            score_cutoff=k,
+            dtype=np.int32,
+            workers=workers,
+        )[0]
+        near = np.flatnonzero((distances > 0) & (distances <= k))
+        table = np.array([0.0] + [edit_score(e, k) for e in range(1, k + 1)], dtype=np.float64)
+        texts = codes[near]
+        counts = self.column.text_rows.offsets[texts + 1] - self.column.text_rows.offsets[texts]
+        return self.column.text_rows.rows_of_many(texts), np.repeat(table[distances[near]], counts)
+
+    def _equal_rows(self, source: Any, text: str) -> Rows:
         same_text = self.column.rows_with_text(text)
         number = parse_decimal(source)
         if number is None:

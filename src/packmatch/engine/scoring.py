@@ -22,7 +22,6 @@ import numpy as np
 from packmatch.domain.models import (
     DateRangeOptions,
     Evidence,
-    ExactOptions,
     FieldMapping,
     InputRow,
     MatchingConfig,
@@ -49,12 +48,10 @@ def score_row(
 
 
 def needs_full_scan(plan: Plan) -> bool:
-    """Options the indexed search has no pruning bounds for yet (``max_edits``,
-    ``allow_day_month_swap``): matched by the full scan, exact but slower."""
+    """Options the indexed search has no pruning bounds for yet (``allow_day_month_swap``):
+    matched by the full scan, exact but slower."""
     for field in plan.fields:
         options = field.options
-        if isinstance(options, ExactOptions) and options.max_edits:
-            return True
         if isinstance(options, DateRangeOptions) and options.allow_day_month_swap:
             return True
     return False

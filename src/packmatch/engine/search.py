@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from packmatch.domain.models import DateRangeOptions, FuzzyOptions, NumericRangeOptions
+from packmatch.domain.models import DateRangeOptions, ExactOptions, FuzzyOptions, NumericRangeOptions
 from packmatch.engine.arrays import EMPTY_ROWS, Bools, Floats, Rows
 from packmatch.engine.bounds import QueryBound
 from packmatch.engine.columns import ExactColumn, RangeColumn, TextColumn
@@ -324,8 +324,8 @@ def _largest(values: Floats, count: int) -> Rows:
 
 def _bind(planned: PlannedField, index: ReferenceIndex) -> Selective | FuzzyField:
     column, options = index.column(planned.target, planned.strategy, planned.options), planned.options
-    if isinstance(column, ExactColumn):
-        return ExactField(column)
+    if isinstance(column, ExactColumn) and isinstance(options, ExactOptions):
+        return ExactField(column, options)
     if isinstance(column, TextColumn) and isinstance(options, FuzzyOptions):
         return FuzzyField(column, options)
     if isinstance(column, RangeColumn) and isinstance(options, NumericRangeOptions):
