@@ -25,8 +25,15 @@ from packmatch.domain.models import (
 )
 from packmatch.engine.arrays import Postings
 from packmatch.engine.brute import FullScanMatcher
-from packmatch.engine.columns import build_exact
-from packmatch.engine.fields import ExactField, fuzzy_score, numeric_reach, numeric_scores, range_scores
+from packmatch.engine.columns import build_dates, build_exact
+from packmatch.engine.fields import (
+    DateField,
+    ExactField,
+    fuzzy_score,
+    numeric_reach,
+    numeric_scores,
+    range_scores,
+)
 from packmatch.engine.index import ReferenceIndex, signature
 from packmatch.engine.normalise import normalise_text
 from packmatch.engine.scoring import Matcher
@@ -126,6 +133,19 @@ def test_exact_field_finds_the_rows_exact_scores_one(source: Any, expected: list
     assert rows.tolist() == expected
     assert rows.tolist() == [i for i, v in enumerate(values) if exact(source, v, ExactOptions()).score == 1]
     assert scores.tolist() == [1.0] * len(expected)
+
+
+@pytest.mark.parametrize("tolerance_days", [0.0, 2.0, 40.0])
+@pytest.mark.parametrize("source", ["2024-04-09", "2024-09-04", "04.09.2024", "2024-09-12", "2024-12-12", ""])
+def test_date_field_with_day_month_swap_scores_the_rows_date_range_scores(
+    source: str, tolerance_days: float
+) -> None:
+    values = ["2024-09-04", "2024-04-09", "2024-04-10", "2024-09-05", "2024-12-09", "2024-09-12", None, "x"]
+    options = DateRangeOptions(tolerance_days=tolerance_days, allow_day_month_swap=True, formats=["%d.%m.%Y"])
+    rows, scores = DateField(build_dates(values, options.formats), options).positives(source)
+    found = dict(zip(rows.tolist(), scores.tolist(), strict=True))
+    expected = {i: date_range(source, v, options).score for i, v in enumerate(values)}
+    assert found == {i: score for i, score in expected.items() if score > 0}
 
 
 @pytest.mark.parametrize("max_edits", [1, 2])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,15 @@ from packmatch.engine.arrays import EMPTY_ROWS, Floats, Rows
 from packmatch.engine.bounds import QueryBound
 from packmatch.engine.columns import ExactColumn, RangeColumn, TextColumn, as_day, as_number
 from packmatch.engine.normalise import normalise_text, parse_decimal
-from packmatch.engine.strategies import SCORER_SCALE, SCORERS, TOLERANCE_SLACK, ZERO_NOISE, edit_score
+from packmatch.engine.strategies import (
+    SCORER_SCALE,
+    SCORERS,
+    SWAP_FACTOR,
+    TOLERANCE_SLACK,
+    ZERO_NOISE,
+    edit_score,
+    swap_day_month,
+)
 
 __all__ = [
     "DateField",
@@ -122,16 +131,31 @@ class DateField:
     options: DateRangeOptions
 
     def positives(self, source: Any) -> tuple[Rows, Floats]:
-        """The rows ``date_range`` scores above 0, and their scores."""
+        """The rows ``date_range`` scores above 0, and their scores.
+
+        With ``allow_day_month_swap``, a second range lookup around the swapped input date scores
+        its rows 0.8 × the range score; a row found by both keeps the greater score.
+        """
         day = as_day(source, self.options.formats)
         if day is None:
             return EMPTY_ROWS, np.empty(0, dtype=np.float64)
+        rows, scores = self._around(day)
+        swapped = swap_day_month(date.fromordinal(int(day))) if self.options.allow_day_month_swap else None
+        if swapped is None:
+            return _positive(rows, scores)
+        swapped_rows, swapped_scores = self._around(float(swapped.toordinal()))
+        both, at = np.unique(np.concatenate([rows, swapped_rows]), return_inverse=True)
+        best = np.zeros(len(both), dtype=np.float64)
+        np.maximum.at(best, at, np.concatenate([scores, SWAP_FACTOR * swapped_scores]))
+        return _positive(both, best)
+
+    def _around(self, day: float) -> tuple[Rows, Floats]:
+        """The rows within reach of ``day`` and their range scores."""
         tolerance = self.options.tolerance_days
         reach = (tolerance * (1 + TOLERANCE_SLACK) + ZERO_NOISE) * _REACH_MARGIN + 1
         rows, days = self.column.between(day - reach, day + reach)
         with np.errstate(all="ignore"):
-            scores = range_scores(np.abs(day - days), tolerance, 0.0)
-        return _positive(rows, scores)
+            return rows, range_scores(np.abs(day - days), tolerance, 0.0)
 
 
 def _positive(rows: Rows, scores: Floats) -> tuple[Rows, Floats]:

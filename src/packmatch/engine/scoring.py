@@ -5,8 +5,8 @@
   first, equal confidences in reference-row order — exactly what a full scan of every reference row
   (:class:`.brute.FullScanMatcher`) returns, found through a :class:`.index.ReferenceIndex` by
   :class:`.search.Search`.
-- :func:`needs_full_scan`: the options matched by the full scan for now (no pruning bounds yet).
-  ``missing: ignore`` is searched through the index, one group of rows per blank pattern.
+- :func:`needs_full_scan`: when the full scan matches instead (too many groups of ``missing:
+  ignore`` rows: the index searches one group of rows per blank pattern).
 - :func:`slot_outcome`: what a slot's row matches add up to.
 """
 
@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from packmatch.domain.models import (
-    DateRangeOptions,
     Evidence,
     FieldMapping,
     InputRow,
@@ -47,17 +46,15 @@ def score_row(
     return scored.confidence, scored.evidence
 
 
-def needs_full_scan(plan: Plan) -> bool:
-    """Options the indexed search has no pruning bounds for yet (``allow_day_month_swap``):
-    matched by the full scan, exact but slower."""
-    for field in plan.fields:
-        options = field.options
-        if isinstance(options, DateRangeOptions) and options.allow_day_month_swap:
-            return True
-    return False
+MAX_PATTERNS = 64  # groups of rows (blank patterns of the ignored fields) searched one by one, at most
 
 
-MAX_PATTERNS = 64  # distinct blank patterns of the ignored fields searched group by group; more: full scan
+def needs_full_scan(patterns: Rows) -> bool:
+    """Whether the full scan matches instead of the index: every option has its bounds in the
+    indexed search, but ``missing: ignore`` searches one group of rows per distinct blank pattern
+    (``patterns``: one per row, see :class:`Matcher`), and more than :data:`MAX_PATTERNS` groups
+    would cost more than they save."""
+    return len(np.unique(patterns)) > MAX_PATTERNS
 
 
 class Matcher:
@@ -88,7 +85,7 @@ class Matcher:
         self._searches = {tuple(range(len(self._plan.fields))): Search(self._plan, reference)}
         self._groups: dict[int, list[tuple[tuple[int, ...], Bools | None]]] = {}
         self._full_scan: FullScanMatcher | None = None
-        if needs_full_scan(self._plan) or len(np.unique(self._patterns)) > MAX_PATTERNS:
+        if needs_full_scan(self._patterns):
             rows = [reference.row(p) for p in range(len(reference))]
             self._full_scan = FullScanMatcher(config, rows)
 
