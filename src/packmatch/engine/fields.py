@@ -82,19 +82,17 @@ class ExactField:
         An edit changes the length by at most one: only texts of length |text| ± k are compared,
         by ``cdist`` with the distance cut off at k (a farther text reads k + 1)."""
         k = self.options.max_edits
-        codes = self.column.codes_of_length(len(text) - k, len(text) + k)
+        codes, choices = self.column.of_length(len(text) - k, len(text) + k)
         if not len(codes):
             return EMPTY_ROWS, np.empty(0, dtype=np.float64)
         workers = -1 if len(codes) >= _PARALLEL_CHOICES else 1
-        distances = process.cdist(
-            [text],
-            self.column.texts[codes],
-            scorer=OSA.distance,
-            score_cutoff=k,
-            dtype=np.int32,
-            workers=workers,
-        )[0]
-        near = np.flatnonzero((distances > 0) & (distances <= k))
+        scorer: Any = OSA.distance  # rapidfuzz's own scorer type, not expressible here
+        matrix = process.cdist(
+            [text], choices, scorer=scorer, score_cutoff=k, dtype=np.int32, workers=workers
+        )
+        distances = np.asarray(matrix[0])
+        near = np.flatnonzero(distances <= k)
+        near = near[distances[near] > 0]  # 0: the same text, so equal
         table = np.array([0.0] + [edit_score(e, k) for e in range(1, k + 1)], dtype=np.float64)
         texts = codes[near]
         counts = self.column.text_rows.offsets[texts + 1] - self.column.text_rows.offsets[texts]
