@@ -278,3 +278,31 @@ def test_a_column_of_json_numbers_matches_like_the_full_scan(
     rows = [ReferenceRow(f"r{i}", {"n": value}) for i, value in enumerate(references)]
     row = InputRow(document_id="d", values={"n": source})
     assert Matcher(config, rows).match(row) == FullScanMatcher(config, rows).match(row)
+
+
+def test_a_medium_dataset_with_every_issue_16_option_matches_exactly_like_the_full_scan(
+    make_config: MakeConfig,
+) -> None:
+    """missing: ignore (blank names and amounts: four blank patterns), max_edits and the swap."""
+    rows = [
+        ReferenceRow(row.id, row.values | ({"name": " "} if i % 7 == 0 else {}))
+        for i, row in enumerate(medium_rows(1500, seed=7))
+    ]
+    shape = [
+        ("key", "exact", 0.5, {"max_edits": 1}, "mismatch"),
+        ("name", "fuzzy", 0.2, {}, "ignore"),
+        ("amount", "numeric_range", 0.2, {"tolerance_pct": 2}, "ignore"),
+        ("day", "date_range", 0.1, {"tolerance_days": 2, "allow_day_month_swap": True}, "ignore"),
+    ]
+    config = make_config(
+        *(
+            FieldMapping(source=f, target=f, strategy=s, weight=w, options=o, missing=m)
+            for f, s, w, o, m in shape
+        )
+    )
+    fast, slow = Matcher(config, rows), FullScanMatcher(config, rows)
+    inputs = [row.values for row in medium_rows(12, seed=8)] + [rows[5].values, rows[7].values, {}]
+    inputs += [{"key": "K1", "name": "", "day": "2024-04-09"}, {"key": "K12", "amount": 100}]
+    for values in inputs:
+        row = InputRow(document_id="d", values=values)
+        assert fast.match(row) == slow.match(row)
