@@ -23,6 +23,7 @@ from packmatch.domain.models import (
     NumericRangeOptions,
     ReferenceRow,
 )
+from packmatch.engine import fields
 from packmatch.engine.arrays import Postings
 from packmatch.engine.brute import FullScanMatcher
 from packmatch.engine.columns import build_dates, build_exact
@@ -148,10 +149,30 @@ def test_date_field_with_day_month_swap_scores_the_rows_date_range_scores(
     assert found == {i: score for i, score in expected.items() if score > 0}
 
 
+@pytest.mark.parametrize("filter_from", [1, 1000])
 @pytest.mark.parametrize("max_edits", [1, 2])
-@pytest.mark.parametrize("source", [4250, "4250", "acme", "amce", "cmea", "4205", "42", None])
-def test_exact_field_with_max_edits_scores_the_rows_exact_scores(source: Any, max_edits: int) -> None:
-    values = [4250, "4,250.00", " acme ", 4250.0, None, "", 4251, "ACNE", "came", "425", "4,205"]
+@pytest.mark.parametrize(
+    "source", [4250, "4250", "acme", "amce", "cmea", "4205", "42", "acmee", "xacme", None]
+)
+def test_exact_field_with_max_edits_scores_the_rows_exact_scores(
+    source: Any, max_edits: int, filter_from: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fields, "_FILTER_FROM", filter_from)
+    values = [
+        4250,
+        "4,250.00",
+        " acme ",
+        4250.0,
+        None,
+        "",
+        4251,
+        "ACNE",
+        "came",
+        "425",
+        "4,205",
+        "cmae",
+        "acm",
+    ]
     options = ExactOptions(max_edits=max_edits)
     rows, scores = ExactField(build_exact(values), options).positives(source)
     found = dict(zip(rows.tolist(), scores.tolist(), strict=True))

@@ -193,8 +193,13 @@ def brute_force(
 
 @contextmanager
 def small_chunks() -> Iterator[None]:
-    """Score one pool row per fuzzy round and use rapidfuzz's thread pool for any list."""
-    with mock.patch.object(search, "_FIRST_CHUNK", 1), mock.patch.object(fields, "_PARALLEL_CHOICES", 2):
+    """Score one pool row per fuzzy round, use rapidfuzz's thread pool for any list and filter
+    any texts before max_edits compares them."""
+    with (
+        mock.patch.object(search, "_FIRST_CHUNK", 1),
+        mock.patch.object(fields, "_PARALLEL_CHOICES", 2),
+        mock.patch.object(fields, "_FILTER_FROM", 1),
+    ):
         yield
 
 
