@@ -50,7 +50,7 @@ AMOUNT: Mapping = ("total", "amount", Strategy.NUMERIC_RANGE, {"tolerance_pct": 
 DAY: Mapping = ("ship_date", "departure", Strategy.DATE_RANGE, {"tolerance_days": 3})
 KEY: Mapping = ("booking_ref", "booking_reference", Strategy.EXACT, {})
 # Issue 16's options: (d) is (b) with Jaro–Winkler; (e) is (a) with max_edits, swap and a name
-# whose missing values are ignored (matched by the full scan for now, decision 0013).
+# whose missing values are ignored (all on the indexed search since decision 0013's index step).
 JW_NAME: Mapping = (
     "counterparty",
     "shipper",

@@ -23,10 +23,18 @@ from packmatch.domain.models import (
     NumericRangeOptions,
     ReferenceRow,
 )
+from packmatch.engine import fields
 from packmatch.engine.arrays import Postings
 from packmatch.engine.brute import FullScanMatcher
-from packmatch.engine.columns import build_exact
-from packmatch.engine.fields import ExactField, fuzzy_score, numeric_reach, numeric_scores, range_scores
+from packmatch.engine.columns import build_dates, build_exact
+from packmatch.engine.fields import (
+    DateField,
+    ExactField,
+    fuzzy_score,
+    numeric_reach,
+    numeric_scores,
+    range_scores,
+)
 from packmatch.engine.index import ReferenceIndex, signature
 from packmatch.engine.normalise import normalise_text
 from packmatch.engine.scoring import Matcher
@@ -122,10 +130,54 @@ def test_postings_list_the_rows_of_each_key_in_row_order() -> None:
 )
 def test_exact_field_finds_the_rows_exact_scores_one(source: Any, expected: list[int]) -> None:
     values = [4250, "4,250.00", " acme ", 4250.0, None, "", 4251]
-    rows, scores = ExactField(build_exact(values)).positives(source)
+    rows, scores = ExactField(build_exact(values), ExactOptions()).positives(source)
     assert rows.tolist() == expected
     assert rows.tolist() == [i for i, v in enumerate(values) if exact(source, v, ExactOptions()).score == 1]
     assert scores.tolist() == [1.0] * len(expected)
+
+
+@pytest.mark.parametrize("tolerance_days", [0.0, 2.0, 40.0])
+@pytest.mark.parametrize("source", ["2024-04-09", "2024-09-04", "04.09.2024", "2024-09-12", "2024-12-12", ""])
+def test_date_field_with_day_month_swap_scores_the_rows_date_range_scores(
+    source: str, tolerance_days: float
+) -> None:
+    values = ["2024-09-04", "2024-04-09", "2024-04-10", "2024-09-05", "2024-12-09", "2024-09-12", None, "x"]
+    options = DateRangeOptions(tolerance_days=tolerance_days, allow_day_month_swap=True, formats=["%d.%m.%Y"])
+    rows, scores = DateField(build_dates(values, options.formats), options).positives(source)
+    found = dict(zip(rows.tolist(), scores.tolist(), strict=True))
+    expected = {i: date_range(source, v, options).score for i, v in enumerate(values)}
+    assert found == {i: score for i, score in expected.items() if score > 0}
+
+
+@pytest.mark.parametrize("filter_from", [1, 1000])
+@pytest.mark.parametrize("max_edits", [1, 2])
+@pytest.mark.parametrize(
+    "source", [4250, "4250", "acme", "amce", "cmea", "4205", "42", "acmee", "xacme", None]
+)
+def test_exact_field_with_max_edits_scores_the_rows_exact_scores(
+    source: Any, max_edits: int, filter_from: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fields, "_FILTER_FROM", filter_from)
+    values = [
+        4250,
+        "4,250.00",
+        " acme ",
+        4250.0,
+        None,
+        "",
+        4251,
+        "ACNE",
+        "came",
+        "425",
+        "4,205",
+        "cmae",
+        "acm",
+    ]
+    options = ExactOptions(max_edits=max_edits)
+    rows, scores = ExactField(build_exact(values), options).positives(source)
+    found = dict(zip(rows.tolist(), scores.tolist(), strict=True))
+    expected = {i: exact(source, v, options).score for i, v in enumerate(values)}
+    assert found == {i: score for i, score in expected.items() if score > 0}
 
 
 # --- the index ---------------------------------------------------------------------------------
@@ -247,3 +299,31 @@ def test_a_column_of_json_numbers_matches_like_the_full_scan(
     rows = [ReferenceRow(f"r{i}", {"n": value}) for i, value in enumerate(references)]
     row = InputRow(document_id="d", values={"n": source})
     assert Matcher(config, rows).match(row) == FullScanMatcher(config, rows).match(row)
+
+
+def test_a_medium_dataset_with_every_issue_16_option_matches_exactly_like_the_full_scan(
+    make_config: MakeConfig,
+) -> None:
+    """missing: ignore (blank names and amounts: four blank patterns), max_edits and the swap."""
+    rows = [
+        ReferenceRow(row.id, row.values | ({"name": " "} if i % 7 == 0 else {}))
+        for i, row in enumerate(medium_rows(1500, seed=7))
+    ]
+    shape = [
+        ("key", "exact", 0.5, {"max_edits": 1}, "mismatch"),
+        ("name", "fuzzy", 0.2, {}, "ignore"),
+        ("amount", "numeric_range", 0.2, {"tolerance_pct": 2}, "ignore"),
+        ("day", "date_range", 0.1, {"tolerance_days": 2, "allow_day_month_swap": True}, "ignore"),
+    ]
+    config = make_config(
+        *(
+            FieldMapping(source=f, target=f, strategy=s, weight=w, options=o, missing=m)
+            for f, s, w, o, m in shape
+        )
+    )
+    fast, slow = Matcher(config, rows), FullScanMatcher(config, rows)
+    inputs = [row.values for row in medium_rows(12, seed=8)] + [rows[5].values, rows[7].values, {}]
+    inputs += [{"key": "K1", "name": "", "day": "2024-04-09"}, {"key": "K12", "amount": 100}]
+    for values in inputs:
+        row = InputRow(document_id="d", values=values)
+        assert fast.match(row) == slow.match(row)

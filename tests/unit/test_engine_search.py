@@ -45,6 +45,12 @@ TEXTS = [
     "Blue Ocean Shipping",
     "blue-ocean shipping",
     "ocean blue",
+    "ACNE",  # one substitution from "acme"
+    "came",  # one transposition from "acme"
+    "acme ltf",
+    "acmes",  # one insertion
+    "acm",  # one deletion
+    "4205",  # a transposition from "4250"
     "Ａｃｍｅ",  # fullwidth: NFKC makes it "acme"
     "4250",
     "4,250.00",
@@ -69,7 +75,10 @@ NUMBERS = [
     0.1,
     0.30000000000000004,
 ]
-DATES = ["2024-09-14", "2024-09-15T10:00:00Z", "14.09.2024", "2024-09-17", "2024-13-01", "2023-09-14"]
+DATES = [
+    *("2024-09-14", "2024-09-15T10:00:00Z", "14.09.2024", "2024-09-17", "2024-13-01", "2023-09-14"),
+    *("2024-04-09", "2024-09-04", "04.09.2024", "2024-09-05", "2024-03-09", "2024-09-09"),  # swaps
+]
 ODD = [None, "", "   ", True, False, date(2024, 9, 16), datetime(2024, 9, 13, 23, 59), ["x"], {"k": 1}]
 
 CELLS = st.one_of(
@@ -83,7 +92,7 @@ CELLS = st.one_of(
 )
 
 OPTIONS = {
-    Strategy.EXACT: st.just({}),
+    Strategy.EXACT: st.fixed_dictionaries({}, optional={"max_edits": st.sampled_from([0, 1, 2])}),
     Strategy.FUZZY: st.fixed_dictionaries(
         {
             "min_similarity": st.sampled_from([0.0, 0.0, 0.3, 0.5, 0.7142857142857143, 0.9, 1.0]),
@@ -104,7 +113,8 @@ OPTIONS = {
         {
             "tolerance_days": st.sampled_from([0.0, 1.0, 3.0, 2.5, 400.0]),
             "formats": st.sampled_from([[], ["%d.%m.%Y"]]),
-        }
+        },
+        optional={"allow_day_month_swap": st.booleans()},
     ),
 }
 
@@ -112,9 +122,9 @@ OPTIONS = {
 # Few values that several strategies read, for crowded pools: many rows score on every field.
 DENSE = st.sampled_from(
     [
-        *("acme", "acme ltd", "Acme Logistics", "blue ocean"),
-        *(4250, 4251, "4,250.00", 4300.5),
-        *("2024-09-14", "2024-09-15", "14.09.2024", None),
+        *("acme", "acme ltd", "Acme Logistics", "blue ocean", "amce", "acne ltd", "acm"),
+        *(4250, 4251, "4,250.00", 4300.5, "4205"),
+        *("2024-09-14", "2024-09-15", "14.09.2024", None, "2024-04-09", "2024-09-04", "2024-09-06"),
     ]
 )
 SELECTIVE = [Strategy.EXACT, Strategy.NUMERIC_RANGE, Strategy.DATE_RANGE]
@@ -130,6 +140,7 @@ def mappings(draw: st.DrawFn, strategies: list[Strategy] | None = None) -> Field
         strategy=strategy,
         weight=draw(st.sampled_from([0.1, 0.2, 0.3, 0.5, 1.0, 3.0, 1e-3])),
         options=draw(OPTIONS[strategy]),
+        missing=draw(st.sampled_from(["mismatch", "ignore"])),
     )
 
 
@@ -182,8 +193,13 @@ def brute_force(
 
 @contextmanager
 def small_chunks() -> Iterator[None]:
-    """Score one pool row per fuzzy round and use rapidfuzz's thread pool for any list."""
-    with mock.patch.object(search, "_FIRST_CHUNK", 1), mock.patch.object(fields, "_PARALLEL_CHOICES", 2):
+    """Score one pool row per fuzzy round, use rapidfuzz's thread pool for any list and filter
+    any texts before max_edits compares them."""
+    with (
+        mock.patch.object(search, "_FIRST_CHUNK", 1),
+        mock.patch.object(fields, "_PARALLEL_CHOICES", 2),
+        mock.patch.object(fields, "_FILTER_FROM", 1),
+    ):
         yield
 
 

@@ -10,10 +10,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["EMPTY_ROWS", "Floats", "Postings", "Rows", "dict_bytes", "estimate_bytes"]
+__all__ = ["EMPTY_ROWS", "Bools", "Floats", "Postings", "Rows", "dict_bytes", "estimate_bytes"]
 
 Rows = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
+Bools = npt.NDArray[np.bool_]
 
 EMPTY_ROWS: Rows = np.empty(0, dtype=np.int64)
 

@@ -39,6 +39,7 @@ __all__ = [
     "build_texts",
 ]
 
+Codepoints = npt.NDArray[np.uint32]
 _T = TypeVar("_T")
 _K = TypeVar("_K", bound=Hashable)
 # Values of these exact types parse the same whenever they are equal, so parses can be shared
@@ -50,13 +51,26 @@ _NUMBER_TYPES = frozenset({int, float})
 
 @dataclass(frozen=True, slots=True)
 class ExactColumn:
-    """Rows by normalised text, and rows whose value is a number by that number's value."""
+    """Rows by normalised text, and rows whose value is a number by that number's value; the
+    distinct texts (by code) and their codes sorted by length, for ``max_edits``."""
 
     text_codes: dict[str, int]
     text_rows: Postings
     number_codes: dict[Decimal, int]
     number_rows: Postings
     is_number: npt.NDArray[np.bool_]
+    by_length: Rows
+    sorted_texts: list[str]  # a list: rapidfuzz's cdist reads it faster than an object array
+    sorted_lengths: Rows
+    characters: dict[int, Codepoints]  # length → the code points of its texts, one column per text
+
+    def of_length(self, length: int) -> tuple[int, Rows, Codepoints]:
+        """Where the texts of ``length`` start in :attr:`sorted_texts`, their codes and their code
+        points (position × text)."""
+        start = int(np.searchsorted(self.sorted_lengths, length, side="left"))
+        stop = int(np.searchsorted(self.sorted_lengths, length, side="right"))
+        empty = np.empty((max(length, 0), 0), dtype=np.uint32)
+        return start, self.by_length[start:stop], self.characters.get(length, empty)
 
     def rows_with_text(self, text: str) -> Rows:
         code = self.text_codes.get(text)
@@ -69,7 +83,9 @@ class ExactColumn:
     @property
     def nbytes(self) -> int:
         arrays = self.text_rows.nbytes + self.number_rows.nbytes + self.is_number.nbytes
-        return arrays + dict_bytes(self.text_codes) + dict_bytes(self.number_codes)
+        arrays += self.by_length.nbytes + self.sorted_lengths.nbytes + 8 * len(self.sorted_texts)
+        arrays += sum(matrix.nbytes for matrix in self.characters.values())
+        return int(arrays) + dict_bytes(self.text_codes) + dict_bytes(self.number_codes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,12 +138,21 @@ def build_exact(values: Sequence[Any]) -> ExactColumn:
 
     pairs = _per_row(values, codes)
     keys = np.fromiter(chain.from_iterable(pairs), dtype=np.int64, count=2 * len(pairs)).reshape(-1, 2)
+    texts = list(text_codes)  # the texts share the dict's keys
+    lengths = np.fromiter(map(len, text_codes), dtype=np.int64, count=len(text_codes))
+    by_length = np.argsort(lengths, kind="stable").astype(np.int64)
+    sorted_texts = [texts[code] for code in by_length.tolist()]
+    sorted_lengths = lengths[by_length]
     return ExactColumn(
         text_codes=text_codes,
         text_rows=Postings.group(keys[:, 0], len(text_codes)),
         number_codes=number_codes,
         number_rows=Postings.group(keys[:, 1], len(number_codes)),
         is_number=keys[:, 1] >= 0,
+        by_length=by_length,
+        sorted_texts=sorted_texts,
+        sorted_lengths=sorted_lengths,
+        characters=_code_points(sorted_texts, sorted_lengths),
     )
 
 
@@ -156,6 +181,20 @@ def build_texts(values: Sequence[Any]) -> TextColumn:
     texts[:] = distinct = list(text_codes)
     rows = Postings.group(keys, len(text_codes))
     return TextColumn(texts=texts, codes=keys, rows=rows, features=TextFeatures.build(distinct))
+
+
+def _code_points(texts: list[str], lengths: Rows) -> dict[int, Codepoints]:
+    """Per length, the code points of the ``texts`` (sorted by length) of that length: position ×
+    text, so that one position of every text is one contiguous row."""
+    matrices: dict[int, Codepoints] = {}
+    if not texts:
+        return matrices
+    starts = np.flatnonzero(np.diff(lengths, prepend=-1)).tolist()
+    for start, stop in zip(starts, [*starts[1:], len(texts)], strict=True):
+        length = int(lengths[start])
+        points = np.frombuffer("".join(texts[start:stop]).encode("utf-32-le"), dtype=np.uint32)
+        matrices[length] = np.ascontiguousarray(points.reshape(stop - start, length).T)
+    return matrices
 
 
 def as_number(value: Any) -> float | None:

@@ -16,18 +16,28 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from rapidfuzz import process
+from rapidfuzz.distance import OSA
 
-from packmatch.domain.models import DateRangeOptions, FuzzyOptions, NumericRangeOptions
+from packmatch.domain.models import DateRangeOptions, ExactOptions, FuzzyOptions, NumericRangeOptions
 from packmatch.engine.arrays import EMPTY_ROWS, Floats, Rows
 from packmatch.engine.bounds import QueryBound
 from packmatch.engine.columns import ExactColumn, RangeColumn, TextColumn, as_day, as_number
 from packmatch.engine.normalise import normalise_text, parse_decimal
-from packmatch.engine.strategies import SCORER_SCALE, SCORERS, TOLERANCE_SLACK, ZERO_NOISE
+from packmatch.engine.strategies import (
+    SCORER_SCALE,
+    SCORERS,
+    SWAP_FACTOR,
+    TOLERANCE_SLACK,
+    ZERO_NOISE,
+    edit_score,
+    swap_day_month,
+)
 
 __all__ = [
     "DateField",
@@ -45,21 +55,64 @@ _CUTOFF_MARGIN = 1e-6  # on a rapidfuzz score_cutoff (0–100): more than raw/10
 _LOWER_MARGIN = 1e-9  # below a lower bound on raw/100: covers the strategy's rounding to 12 digits
 _BOUNDARY = 1e-9  # fuzzy scores this close to min_similarity are decided the strategy's way
 _PARALLEL_CHOICES = 20_000  # below this many texts, one thread scores faster than a pool
+_FILTER_FROM = 256  # from this many texts of a length, max_edits filters them before the OSA cdist
 
 
 @dataclass(frozen=True, slots=True)
 class ExactField:
     column: ExactColumn
+    options: ExactOptions
 
     def positives(self, source: Any) -> tuple[Rows, Floats]:
-        """The rows ``exact`` scores 1 (every other row scores 0), and their scores."""
-        rows = self._equal_rows(source)
-        return rows, np.ones(len(rows), dtype=np.float64)
-
-    def _equal_rows(self, source: Any) -> Rows:
+        """The rows ``exact`` scores above 0 (equal: 1; with ``max_edits`` k, texts e ≤ k edits
+        apart: 1 − 0.5·e/k), and their scores."""
         text = normalise_text(source)
         if text is None:
-            return EMPTY_ROWS
+            return EMPTY_ROWS, np.empty(0, dtype=np.float64)
+        rows = self._equal_rows(source, text)
+        equal = np.ones(len(rows), dtype=np.float64)
+        if not self.options.max_edits:
+            return rows, equal
+        near, scores = self._near_rows(text)
+        keep = ~np.isin(near, rows)  # equal by number value: those score 1
+        return np.concatenate([rows, near[keep]]), np.concatenate([equal, scores[keep]])
+
+    def _near_rows(self, text: str) -> tuple[Rows, Floats]:
+        """Rows whose text is 1 to k edits (OSA) from ``text``, and their edit scores.
+
+        An edit changes the length by at most one: only texts of length |text| ± k can be near.
+        Of those, only texts that pass :func:`_may_be_near` are compared, by ``cdist`` with the
+        distance cut off at k (a farther text reads k + 1)."""
+        k = self.options.max_edits
+        query = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        found: list[tuple[Rows, npt.NDArray[np.int32]]] = []
+        for length in range(max(1, len(text) - k), len(text) + k + 1):
+            start, codes, points = self.column.of_length(length)
+            if not len(codes):
+                continue
+            if len(codes) >= _FILTER_FROM:
+                maybe = _may_be_near(query, points, k)
+                codes = codes[maybe]
+                texts = [self.column.sorted_texts[start + i] for i in maybe.tolist()]
+            else:
+                texts = self.column.sorted_texts[start : start + len(codes)]
+            workers = -1 if len(codes) >= _PARALLEL_CHOICES else 1
+            scorer: Any = OSA.distance  # rapidfuzz's own scorer type, not expressible here
+            matrix = process.cdist(
+                [text], texts, scorer=scorer, score_cutoff=k, dtype=np.int32, workers=workers
+            )
+            distances = np.asarray(matrix[0])
+            near = np.flatnonzero((distances <= k) & (distances > 0))  # 0: the same text, so equal
+            found.append((codes[near], distances[near]))
+        if not found:
+            return EMPTY_ROWS, np.empty(0, dtype=np.float64)
+        texts_near = np.concatenate([codes for codes, _ in found])
+        distances = np.concatenate([d for _, d in found])
+        table = np.array([0.0] + [edit_score(e, k) for e in range(1, k + 1)], dtype=np.float64)
+        counts = self.column.text_rows.offsets[texts_near + 1] - self.column.text_rows.offsets[texts_near]
+        return self.column.text_rows.rows_of_many(texts_near), np.repeat(table[distances], counts)
+
+    def _equal_rows(self, source: Any, text: str) -> Rows:
         same_text = self.column.rows_with_text(text)
         number = parse_decimal(source)
         if number is None:
@@ -90,16 +143,54 @@ class DateField:
     options: DateRangeOptions
 
     def positives(self, source: Any) -> tuple[Rows, Floats]:
-        """The rows ``date_range`` scores above 0, and their scores."""
+        """The rows ``date_range`` scores above 0, and their scores.
+
+        With ``allow_day_month_swap``, a second range lookup around the swapped input date scores
+        its rows 0.8 × the range score; a row found by both keeps the greater score.
+        """
         day = as_day(source, self.options.formats)
         if day is None:
             return EMPTY_ROWS, np.empty(0, dtype=np.float64)
+        rows, scores = self._around(day)
+        swapped = swap_day_month(date.fromordinal(int(day))) if self.options.allow_day_month_swap else None
+        if swapped is None:
+            return _positive(rows, scores)
+        swapped_rows, swapped_scores = self._around(float(swapped.toordinal()))
+        both, at = np.unique(np.concatenate([rows, swapped_rows]), return_inverse=True)
+        best = np.zeros(len(both), dtype=np.float64)
+        np.maximum.at(best, at, np.concatenate([scores, SWAP_FACTOR * swapped_scores]))
+        return _positive(both, best)
+
+    def _around(self, day: float) -> tuple[Rows, Floats]:
+        """The rows within reach of ``day`` and their range scores."""
         tolerance = self.options.tolerance_days
         reach = (tolerance * (1 + TOLERANCE_SLACK) + ZERO_NOISE) * _REACH_MARGIN + 1
         rows, days = self.column.between(day - reach, day + reach)
         with np.errstate(all="ignore"):
-            scores = range_scores(np.abs(day - days), tolerance, 0.0)
-        return _positive(rows, scores)
+            return rows, range_scores(np.abs(day - days), tolerance, 0.0)
+
+
+def _may_be_near(query: npt.NDArray[np.uint32], points: npt.NDArray[np.uint32], k: int) -> Rows:
+    """Indices of the texts (code points: position × text) that may be at most k OSA edits from
+    ``query``: those where at most k of the query's characters are missing from the text within
+    k positions of their own.
+
+    In an alignment with e ≤ k edits, a query character that is neither substituted nor deleted
+    sits in the text at most k positions away (one per insertion or deletion before it, plus one
+    if it was transposed: each is one of the e edits); substituted and deleted characters are at
+    most e. So a text with more than k missing characters is more than k edits away. The last
+    characters go first (identifiers tend to differ there); texts already out are dropped.
+    """
+    length = points.shape[0]
+    rows = np.arange(points.shape[1])
+    misses = np.zeros(len(rows), dtype=np.int64)
+    for i in range(len(query) - 1, -1, -1):
+        window = points[max(0, i - k) : min(length, i + k + 1)]
+        misses += ~(window == query[i]).any(axis=0)
+        keep = misses <= k
+        if np.count_nonzero(keep) < len(keep) // 2:  # copy the rest once it has halved
+            rows, misses, points = rows[keep], misses[keep], points[:, keep]
+    return rows[misses <= k]
 
 
 def _positive(rows: Rows, scores: Floats) -> tuple[Rows, Floats]:

@@ -35,8 +35,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from packmatch.domain.models import DateRangeOptions, FuzzyOptions, NumericRangeOptions
-from packmatch.engine.arrays import EMPTY_ROWS, Floats, Rows
+from packmatch.domain.models import DateRangeOptions, ExactOptions, FuzzyOptions, NumericRangeOptions
+from packmatch.engine.arrays import EMPTY_ROWS, Bools, Floats, Rows
 from packmatch.engine.bounds import QueryBound
 from packmatch.engine.columns import ExactColumn, RangeColumn, TextColumn
 from packmatch.engine.fields import DateField, ExactField, FuzzyField, NumericField
@@ -86,21 +86,26 @@ class Search:
         self._total = float(self._weights.sum())
         self._pool_index = np.full(len(index), -1, dtype=np.int32)  # -1 between calls of _selective
 
-    def top(self, values: Mapping[str, Any], excluded: Rows | None = None) -> list[int]:
+    def top(
+        self, values: Mapping[str, Any], excluded: Rows | None = None, allowed: Bools | None = None
+    ) -> list[int]:
         """Positions of up to 5 rows with confidence > 0, best first, ties in row order; never one
-        of the ``excluded`` positions (a reviewer rejected them): the search runs as if those rows
-        were not in the index."""
+        of the ``excluded`` positions (a reviewer rejected them), and only rows where ``allowed``
+        (a mask over all positions, default: every row) is true: the search runs as if the other
+        rows were not in the index."""
         if not self._fields:
             return []
         pool = self._selective(values)
         if excluded is not None:
             pool = pool.take(np.flatnonzero(~np.isin(pool.rows, excluded)))
+        if allowed is not None:
+            pool = pool.take(np.flatnonzero(allowed[pool.rows]))
         queries = self._queries(values)
         if queries:
             # Rows "inside" are left out of step 3; the excluded rows with them.
             inside = pool.rows if excluded is None else np.concatenate([pool.rows, excluded])
             pool, floor = self._fuzzy_inside(pool, queries)
-            pool = self._fuzzy_outside(pool, inside, queries, floor)
+            pool = self._fuzzy_outside(pool, inside, queries, floor, allowed)
         return self._rank(pool, queries)
 
     # --- step 1 --------------------------------------------------------------------------------
@@ -208,8 +213,12 @@ class Search:
 
     # --- step 3 --------------------------------------------------------------------------------
 
-    def _fuzzy_outside(self, pool: _Pool, inside: Rows, queries: list[_Query], floor: float | None) -> _Pool:
-        """The pool plus the rows outside step 1's pool whose fuzzy scores can reach the top."""
+    def _fuzzy_outside(
+        self, pool: _Pool, inside: Rows, queries: list[_Query], floor: float | None, allowed: Bools | None
+    ) -> _Pool:
+        """The pool plus the (allowed) rows outside step 1's pool whose fuzzy scores can reach the top.
+
+        The texts' upper bounds are over the whole column: for a subset of rows they still bound."""
         weights = [float(self._weights[q.slot]) for q in queries]
         target = 0.0 if floor is None else self._scaled(floor)
         if floor is not None and sum(weights) < target:
@@ -230,6 +239,7 @@ class Search:
         }
         rows = _union([queries[i].field.rows_scoring(text_scores[i]) for i in scanned])
         rows = rows[~np.isin(rows, inside, kind="table")] if len(inside) else rows
+        rows = rows if allowed is None else rows[allowed[rows]]
         scores = np.zeros((len(rows), len(self._fields)), dtype=np.float64)
         for i, query in enumerate(queries):
             codes = query.field.codes(rows)
@@ -314,8 +324,8 @@ def _largest(values: Floats, count: int) -> Rows:
 
 def _bind(planned: PlannedField, index: ReferenceIndex) -> Selective | FuzzyField:
     column, options = index.column(planned.target, planned.strategy, planned.options), planned.options
-    if isinstance(column, ExactColumn):
-        return ExactField(column)
+    if isinstance(column, ExactColumn) and isinstance(options, ExactOptions):
+        return ExactField(column, options)
     if isinstance(column, TextColumn) and isinstance(options, FuzzyOptions):
         return FuzzyField(column, options)
     if isinstance(column, RangeColumn) and isinstance(options, NumericRangeOptions):

@@ -24,8 +24,7 @@ fits the Fellegi–Sunter model (:mod:`.fellegi_sunter`) to the scores:
    is then no evidence rather than 80% of a match.
 4. **Missing.** ``ignore`` when a value is blank in ≥ ``ignore_from`` (default
    :data:`IGNORE_FROM`) of the pairs (a blank is no evidence), else the config's own policy. Pass
-   ``ignore_from`` > 1 to keep the config's policies (``ignore`` is matched by the full scan for
-   now, decision 0013: slower on big datasets).
+   ``ignore_from`` > 1 to keep the config's policies.
 5. **Threshold.** On the candidate pairs re-scored by the proposal: the threshold with the best F1
    among those whose precision is ≥ :data:`TARGET_PRECISION`, precision and recall estimated from
    the model's match probabilities (or counted from the labels). An input row matches one
