@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import structlog.testing
 
 from packmatch.domain.models import RunStatus, SlotStatus
 from packmatch.errors import PermanentError
+from packmatch.services import pipeline as pipeline_module
 from packmatch.services.pipeline import Pipeline
 from packmatch.store.tables import match_results, matching_runs
 from tests.integration.conftest import Stack, invoice_row
@@ -68,6 +68,21 @@ def test_a_transient_failure_is_retried(stack: Stack, monkeypatch: pytest.Monkey
     assert len(calls) == 3
 
 
+class RecordingLog:
+    """Stands in for the pipeline module's logger: structlog's capture_logs cannot see loggers
+    that an earlier test's configuration cached on first use."""
+
+    def __init__(self, events: list[dict[str, Any]], context: dict[str, Any] | None = None) -> None:
+        self.events = events
+        self.context = context or {}
+
+    def bind(self, **fields: Any) -> RecordingLog:
+        return RecordingLog(self.events, {**self.context, **fields})
+
+    def __getattr__(self, level: str) -> Any:
+        return lambda event, **fields: self.events.append({"event": event, **self.context, **fields})
+
+
 def test_a_slot_is_reported_completed_only_once_its_transaction_commits(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -85,11 +100,13 @@ def test_a_slot_is_reported_completed_only_once_its_transaction_commits(
         return done
 
     monkeypatch.setattr(Pipeline, "_match_and_complete", commit_lost)
-    with structlog.testing.capture_logs() as logs:
-        run = stack.submit(invoice=[invoice_row(0)])
-        stack.drain()
+    logs: list[dict[str, Any]] = []
+    monkeypatch.setattr(pipeline_module, "log", RecordingLog(logs))
+    run = stack.submit(invoice=[invoice_row(0)])
+    stack.drain()
     assert stack.get(run).status is RunStatus.REVIEW
     assert len(calls) == 2
+    assert [e["event"] for e in logs].count("slot.started") == 2  # the recorder saw both attempts
     completed = [e for e in logs if e["event"] == "slot.completed"]
     assert [e["document_type"] for e in completed] == ["invoice"]
     assert [e["event"] for e in logs].count("run.finalized") == 1
