@@ -18,7 +18,7 @@ from typing import IO
 
 from packmatch.errors import FieldProblem, ValidationFailed
 from packmatch.quality.labels import LabelledRow
-from packmatch.services.reference.csv_import import csv_location, scan_records
+from packmatch.services.reference.csv_import import csv_location, ignore_problems, scan_records
 from packmatch.services.reference.csv_reader import CsvRecords
 from packmatch.services.reference.rules import MAX_ROW_ID_LENGTH
 
@@ -63,7 +63,7 @@ def read_labelled_csv(file: IO[bytes], max_rows: int) -> LabelledCsv:
         raise _refuse(0, NO_ROWS)
     file.seek(0)
     rows, lines = [], []
-    for line, cells in CsvRecords(file, lambda line, message: None):
+    for line, cells in CsvRecords(file, ignore_problems):
         text = cells[label]
         rows.append(LabelledRow(values=layout.values(cells), reference_row_id=text if text.strip() else None))
         lines.append(line)

@@ -173,13 +173,13 @@ def _check_key(
 # --- the second pass --------------------------------------------------------------------------
 
 
-def _ignore(line: int | None, message: str) -> None:
-    pass
+def ignore_problems(line: int | None, message: str) -> None:
+    """For a pass over a file the first pass found sound: it has no problems left to report."""
 
 
 def _record_batches(file: IO[bytes], layout: CsvLayout) -> Iterator[list[list[str]]]:
     if not layout.regular:
-        cells = (cells for _, cells in CsvRecords(file, _ignore))
+        cells = (cells for _, cells in CsvRecords(file, ignore_problems))
         while batch := list(islice(cells, EXACT_BATCH)):
             yield batch
         return
@@ -284,5 +284,5 @@ def id_lines(file: IO[bytes], layout: CsvLayout) -> Iterator[tuple[int, str]]:
     """Each record's line and own id, read exactly: to name the lines of duplicate ids."""
     if layout.id_index is None:
         return
-    for line, cells in CsvRecords(file, _ignore):
+    for line, cells in CsvRecords(file, ignore_problems):
         yield line, cells[layout.id_index]
