@@ -26,9 +26,10 @@ from typing import Any
 
 import orjson
 
-# A number orjson writes differently from `json`: `0.0000…` (json: `…e-05`), or a one-digit negative
-# exponent (json: `e-07`) before a compact separator. Plain substring searches: a regular expression
-# that must try every position costs more than orjson saves.
+# A number orjson writes differently from `json`: `0.0000…` (json: `…e-05`), found by a substring
+# search, or a one-digit negative exponent (json: `e-07`) before a compact separator, by a pattern
+# that starts with the literal `e-` (which `re` looks for first). A pattern that must be tried at
+# every position costs more than orjson saves.
 _TINY_DECIMAL = b"0.0000"
 _SHORT_EXPONENT = re.compile(rb"e-\d(?:[,\]}]|$)")
 # An integer orjson would read as a float (beyond 64 bits) has 19 digits or more in a row: every

@@ -42,8 +42,9 @@ NO_REVIEWS = (
     "(SPEC §3 Reviews), or send labelled rows."
 )
 FAILED = "evaluation failed (internal)"
-# A running evaluation whose worker died is started again by a message that comes after this long
-# (the worker's time limit for one evaluation, so a live one is never started twice).
+# A running evaluation whose worker died is started again by a message that comes after this long:
+# longer than the worker's time limit for one evaluation (worker/actors.py), so a live one is never
+# started twice.
 RESTART_AFTER = timedelta(minutes=30)
 
 

@@ -70,7 +70,7 @@ class Reconciler:
         self.deliveries = deliveries  # webhook deliveries due (retries, lost messages) are relayed too
         self.retention = retention  # and final runs past retention are pruned, a bounded share a pass
         self.oldest_waiting = oldest_waiting
-        self.evaluations = evaluations  # queued evaluations whose message may be lost are sent again
+        self.evaluations = evaluations  # lost evaluation messages (queued, or a dead worker's) re-sent
 
     def reconcile_once(self) -> ReconcileReport:
         expired = self._expire_overdue()
