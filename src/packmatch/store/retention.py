@@ -115,11 +115,6 @@ def delete_runs(conn: Connection, run_ids: Sequence[uuid.UUID]) -> PruneCounts:
         return PruneCounts()
     ids = list(run_ids)
     of_runs = sa.select(matching_runs.c.id).where(matching_runs.c.package_run_id.in_(ids))
-    results = conn.execute(
-        sa.select(sa.func.count())
-        .select_from(match_results)
-        .where(match_results.c.matching_run_id.in_(of_runs))
-    ).scalar_one()
     # Deleted child first, explicitly: the same statements on SQLite and PostgreSQL, and each one
     # a set-based delete rather than a cascade fired row by row.
     of_results = sa.select(match_results.c.id).where(match_results.c.matching_run_id.in_(of_runs))
@@ -128,7 +123,9 @@ def delete_runs(conn: Connection, run_ids: Sequence[uuid.UUID]) -> PruneCounts:
         sa.delete(result_reviews).where(result_reviews.c.result_id.in_(of_results))
     ).rowcount
     reviews += conn.execute(sa.delete(run_reviews).where(run_reviews.c.package_run_id.in_(ids))).rowcount
-    conn.execute(sa.delete(match_results).where(match_results.c.matching_run_id.in_(of_runs)))
+    results = conn.execute(
+        sa.delete(match_results).where(match_results.c.matching_run_id.in_(of_runs))
+    ).rowcount
     # After the results: a result review that held one of them has committed its delivery by now.
     deliveries = conn.execute(
         sa.delete(webhook_deliveries)
