@@ -268,27 +268,33 @@ def measure_pipeline_with_prune(
         _pipeline_with_prune(runtime, org, package, args)
 
 
+def timed_prune(retention: Retention, older_than: timedelta, result: dict[str, Any]) -> None:
+    started = time.perf_counter()
+    result["pruned"], _ = retention.prune(retention.cutoffs(older_than=older_than))
+    result["seconds"] = time.perf_counter() - started
+
+
 def _pipeline_with_prune(runtime: Any, org: uuid.UUID, package: uuid.UUID, args: argparse.Namespace) -> None:
     alone = pipeline_latency(runtime, org, package, args.pipeline_rate, args.pipeline_seconds)
     print(f"pipeline at {args.pipeline_rate}/s alone: {alone}", flush=True)
-    retention = Retention(runtime.services.db, RetentionPolicy(batch=500, include_awaiting_review=True))
-    result: dict[str, Any] = {}
-
-    def prune() -> None:
-        started = time.perf_counter()
-        result["pruned"], _ = retention.prune(retention.cutoffs(older_than=YEAR / 4))
-        result["seconds"] = time.perf_counter() - started
-
-    pruner = threading.Thread(target=prune)
-    pruner.start()
-    during = pipeline_latency(runtime, org, package, args.pipeline_rate, args.pipeline_seconds)
-    pruner.join()
-    pruned, seconds = result["pruned"], result["seconds"]
-    print(
-        f"pipeline at {args.pipeline_rate}/s while pruning: {during}; the prune: {pruned.runs:,} runs in "
-        f"{seconds:.1f} s = {pruned.runs / seconds * 60:,.0f} runs/min",
-        flush=True,
-    )
+    # First the runs older than nine months at `--prune-rate` (if given), then those older than
+    # three months as fast as the database goes: both beside the same pipeline, in one run.
+    phases = [(YEAR * 3 / 4, args.prune_rate)] if args.prune_rate else []
+    for older_than, rate in [*phases, (YEAR / 4, None)]:
+        policy = RetentionPolicy(batch=500, include_awaiting_review=True, max_runs_per_minute=rate)
+        retention = Retention(runtime.services.db, policy)
+        result: dict[str, Any] = {}
+        pruner = threading.Thread(target=timed_prune, args=(retention, older_than, result))
+        pruner.start()
+        during = pipeline_latency(runtime, org, package, args.pipeline_rate, args.pipeline_seconds)
+        pruner.join()
+        pruned, seconds = result["pruned"], result["seconds"]
+        pace = f"paced at {rate:,}/min" if rate else "unpaced"
+        print(
+            f"pipeline at {args.pipeline_rate}/s while pruning ({pace}): {during}; the prune: "
+            f"{pruned.runs:,} runs in {seconds:.1f} s = {pruned.runs / seconds * 60:,.0f} runs/min",
+            flush=True,
+        )
 
 
 def one_scale(n: int, args: argparse.Namespace) -> None:
@@ -339,6 +345,12 @@ def main() -> None:
         help="then runs/s through the worker, alone and during a prune",
     )
     parser.add_argument("--pipeline-seconds", type=float, default=30)
+    parser.add_argument(
+        "--prune-rate",
+        type=int,
+        default=0,
+        help="runs/min: also prune the oldest quarter at this pace beside the pipeline (max_runs_per_minute)",
+    )
     args = parser.parse_args()
     configure_logging("json", "WARNING")
     print("| runs | list | new p50 ms | new p99 ms | old p50 ms | old p99 ms | old/new (p50) | total |")

@@ -136,6 +136,7 @@ def retention_policy(settings: Settings) -> RetentionPolicy:
         by_organization=settings.retention_days_by_organization,
         include_awaiting_review=settings.retention_include_awaiting_review,
         batch=settings.retention_batch,
+        max_runs_per_minute=settings.retention_max_runs_per_minute,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -26,6 +27,13 @@ def parse_age(text: str) -> timedelta:
     return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
 
 
+def positive_int(text: str) -> int:
+    """A whole number ≥ 1 (argparse's `int` takes 0, negatives and ten thousand digits)."""
+    if not re.fullmatch(r"\s*\d{1,9}\s*", text) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number from 1 to 999,999,999")
+    return int(text)
+
+
 def parse_time(text: str) -> datetime:
     """An ISO 8601 date (midnight UTC) or date-time (UTC unless it names its zone)."""
     try:
@@ -45,6 +53,10 @@ def _database(settings: Settings) -> Any:
     return Database.from_url(settings.database_url)
 
 
+def _warn(message: str) -> None:
+    print(f"packmatch: warning: {message}", file=sys.stderr)
+
+
 def _refuse(message: str) -> int:
     print(f"packmatch: {message}", file=sys.stderr)
     return 1
@@ -56,7 +68,12 @@ def _prune(args: argparse.Namespace, settings: Settings) -> int:
 
     db = _database(settings)
     try:
-        retention = Retention(db, retention_policy(settings))
+        policy = retention_policy(settings)
+        if args.max_rate is not None:
+            policy = dataclasses.replace(policy, max_runs_per_minute=args.max_rate)
+        retention = Retention(db, policy)
+        for name in retention.unknown_organizations():
+            _warn(f"no organization named '{name}' (PACKMATCH_RETENTION_DAYS_BY_ORGANIZATION)")
         if args.older_than is None and retention.policy.keeps_everything:
             print("nothing to prune: PACKMATCH_RETENTION_DAYS is not set (keep all); pass --older-than")
             return 0
@@ -191,6 +208,13 @@ def add_history_commands(commands: Any, add: Callable[..., argparse.ArgumentPars
     )
     prune.add_argument("--organization", default=None, help="only this organization")
     prune.add_argument("--dry-run", action="store_true", help="count what would go, delete nothing")
+    prune.add_argument(
+        "--max-rate",
+        type=positive_int,
+        default=None,
+        metavar="RUNS_PER_MINUTE",
+        help="pause between batches to delete no faster (default: PACKMATCH_RETENTION_MAX_RUNS_PER_MINUTE)",
+    )
     export = commands.add_parser("export", help="export history as JSON lines")
     exports = export.add_subparsers(dest="export", required=True)
     runs = exports.add_parser(

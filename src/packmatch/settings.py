@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     retention_interval_seconds: float = Field(default=300.0, gt=0)
     retention_pass_seconds: float = Field(default=2.0, gt=0)
     retention_batch: int = Field(default=500, ge=1, le=10_000)
+    # A prune (the worker's and `packmatch prune`'s) deletes at most this many runs a minute (None: no
+    # pause between batches); `packmatch prune --max-rate` overrides it.
+    retention_max_runs_per_minute: int | None = Field(default=None, ge=1, le=100_000_000)
 
     # Worker defaults (overridden by `packmatch worker --processes/--threads`).
     worker_processes: int = Field(default=2, ge=1)

@@ -88,7 +88,8 @@ class Api:
         )
         return str(pkg["id"])
 
-    def run(self, package_config_id: str, documents: dict[str, Any], wait: float = 10) -> Any:
+    def run(self, package_config_id: str, documents: dict[str, Any], wait: float = 30) -> Any:
+        """POST a run; by default wait as long as SPEC §3 allows (a slow machine needed more than 10 s)."""
         body = {"package_config_id": package_config_id, "input_documents": documents}
         return self.post(f"/v1/matching/packages/runs?wait={wait}", json=body)
 

@@ -282,6 +282,88 @@ def test_prune_goes_in_batches_and_a_budget_leaves_the_rest_for_later(api: Api) 
     assert batches == [2, 4, 5]
 
 
+class FakeTime:
+    """A monotonic clock that moves only by the pauses it is asked for, and by `work` a batch."""
+
+    def __init__(self, work: float = 0.0) -> None:
+        self.now, self.work = 100.0, work
+        self.pauses: list[float] = []
+
+    def monotonic(self) -> float:
+        self.now += self.work
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(round(seconds, 6))
+        self.now += seconds
+
+
+def paced(api: Api, time_source: FakeTime, **policy: Any) -> Retention:
+    later = datetime.now(UTC) + timedelta(days=2)
+    return Retention(
+        api.runtime.services.db,
+        RetentionPolicy(default_days=1, **policy),
+        clock=lambda: later,
+        monotonic=time_source.monotonic,
+        sleep=time_source.sleep,
+    )
+
+
+def test_a_paced_prune_pauses_between_batches_to_keep_its_rate(api: Api) -> None:
+    config_id = api.shipment_world(("required",))
+    for n in range(5):
+        final_run(api, config_id, {"invoice": [invoice(f"doc_{n}")]})
+    clock = FakeTime()
+    slow = paced(api, clock, batch=2, max_runs_per_minute=60)  # a run a second
+    counts, done = slow.prune(slow.cutoffs())
+    assert (counts.runs, done) == (5, True)
+    # after 2 runs it is due at 2 s, after 4 at 4 s; none after the last, short batch
+    assert clock.pauses == [2.0, 2.0]
+    assert clock.now - 100.0 == pytest.approx(4.0)
+    assert row_counts(api)["package_runs"] == 0
+
+
+def test_a_pace_the_batches_already_keep_adds_no_pause_and_a_budget_caps_the_pause(api: Api) -> None:
+    config_id = api.shipment_world(("required",))
+    for n in range(5):
+        final_run(api, config_id, {"invoice": [invoice(f"doc_{n}")]})
+    busy = FakeTime(work=10.0)  # every clock reading 10 s later: each batch takes longer than its pace
+    assert paced(api, busy, batch=2, max_runs_per_minute=60).prune(paced(api, busy).cutoffs())[0].runs == 5
+    assert busy.pauses == []
+
+    for n in range(4):
+        final_run(api, config_id, {"invoice": [invoice(f"doc_{n}")]})
+    capped = FakeTime()
+    slow = paced(api, capped, batch=2, max_runs_per_minute=1)  # 2 runs: due only after 2 minutes
+    counts, done = slow.prune(slow.cutoffs(), budget_seconds=30)
+    assert (counts.runs, done, capped.pauses) == (2, False, [30.0])  # the pause ends with the budget
+    assert row_counts(api)["package_runs"] == 2
+
+
+def test_an_age_for_an_unknown_organization_is_reported(
+    api: Api, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api.shipment_world(("required",))
+    assert retention(api, by_organization={"acme": 3, "acne": 1}).unknown_organizations() == ["acne"]
+    monkeypatch.setenv("PACKMATCH_RETENTION_DAYS_BY_ORGANIZATION", '{"acne": 1}')
+    code, _, err = cli(capsys, "prune", "--dry-run")
+    assert code == 0
+    warning = "packmatch: warning: no organization named 'acne' (PACKMATCH_RETENTION_DAYS_BY_ORGANIZATION)"
+    assert warning in err.splitlines()
+
+
+def test_cli_prune_takes_a_pace_and_refuses_a_bad_one(api: Api, capsys: pytest.CaptureFixture[str]) -> None:
+    config_id = api.shipment_world(("required",))
+    final_run(api, config_id, {"invoice": [invoice()]})
+    for bad in ("0", "-5", "fast", "1" * 12):
+        with pytest.raises(SystemExit) as exited:
+            main(["prune", "--older-than", "0d", "--max-rate", bad])
+        assert exited.value.code == 2
+        assert "is not a whole number from 1 to 999,999,999" in capsys.readouterr().err
+    code, out, _ = cli(capsys, "prune", "--older-than", "0d", "--max-rate", "600000")
+    assert (code, out.split(",")[0]) == (0, "pruned 1 run(s)")
+
+
 def test_the_worker_job_prunes_then_waits_its_interval(api: Api) -> None:
     config_id = api.shipment_world(("required",))
     final_run(api, config_id, {"invoice": [invoice("doc_1")]})

@@ -79,7 +79,9 @@ class LiveApp:
 
     def call(self, authorized: bool = True) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self.key}"} if authorized else {}
-        return {"app": self.app, "base_url": BASE_URL, "headers": headers}
+        # `?wait=` holds a response up to 30 s (SPEC §3) behind the runs queued before it; schemathesis's
+        # own 10 s read timeout failed it on a machine three times slower than usual.
+        return {"app": self.app, "base_url": BASE_URL, "headers": headers, "timeout": 60}
 
 
 @pytest.fixture(scope="module")

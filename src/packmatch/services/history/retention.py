@@ -30,12 +30,15 @@ log = get_logger(__name__)
 @dataclass(frozen=True)
 class RetentionPolicy:
     """How long runs are kept: `default_days` for every organization (None: forever), overridden
-    per organization name (0: forever)."""
+    per organization name (0: forever). `max_runs_per_minute` paces a prune: it pauses between
+    batches so that it never deletes faster (None: as fast as the database goes), leaving the
+    pipeline beside it its share of the machine."""
 
     default_days: int | None = None
     by_organization: Mapping[str, int] = field(default_factory=dict)
     include_awaiting_review: bool = False
     batch: int = 500
+    max_runs_per_minute: int | None = None
 
     def days_for(self, organization: str) -> int | None:
         days = self.by_organization.get(organization, self.default_days)
@@ -67,11 +70,15 @@ class Retention:
         *,
         metrics: Metrics | None = None,
         clock: Clock = utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.db = db
         self.policy = policy
         self.metrics = metrics or NoMetrics()
         self.clock = clock
+        self.monotonic = monotonic
+        self.sleep = sleep
 
     def cutoffs(self, older_than: timedelta | None = None, organization: str | None = None) -> list[Cutoff]:
         """Per organization, the creation time before which its final runs go.
@@ -82,6 +89,8 @@ class Retention:
         now = self.clock()
         with self.db.transaction() as conn:
             organizations = store.organization_ids(conn)
+        if unknown := self._unknown(organizations):
+            log.warning("retention.unknown_organizations", organizations=unknown)
         found = []
         for name, ident in sorted(organizations.items()):
             if organization is not None and name != organization:
@@ -94,6 +103,15 @@ class Retention:
             if days is not None:
                 found.append(Cutoff(name, ident, now - timedelta(days=days)))
         return found
+
+    def unknown_organizations(self) -> list[str]:
+        """The names the policy sets an age for that name no organization (a typo there would
+        otherwise silently keep the default age)."""
+        with self.db.transaction() as conn:
+            return self._unknown(store.organization_ids(conn))
+
+    def _unknown(self, organizations: Mapping[str, uuid.UUID]) -> list[str]:
+        return sorted(set(self.policy.by_organization) - set(organizations))
 
     def _where(self, cutoff: Cutoff) -> list[sa.ColumnElement[bool]]:
         return store.prunable(
@@ -116,16 +134,17 @@ class Retention:
     ) -> tuple[PruneCounts, bool]:
         """Delete what is due, batch by batch; (what went, whether everything due is gone).
 
-        With a budget it stops after the batch that crosses it (the rest goes next time).
+        With a budget it stops after the batch that crosses it (the rest goes next time); a pause
+        for `max_runs_per_minute` counts against the budget.
         """
-        started = time.monotonic()
+        started = self.monotonic()
         total = PruneCounts()
         for cutoff in cutoffs:
             where = self._where(cutoff)
             while True:
-                if budget_seconds is not None and time.monotonic() - started >= budget_seconds:
+                if budget_seconds is not None and self.monotonic() - started >= budget_seconds:
                     return total, False
-                batch_started = time.monotonic()
+                batch_started = self.monotonic()
                 with self.db.transaction() as conn:
                     ids = store.prunable_ids(conn, where, self.policy.batch)
                     counts = store.delete_runs(conn, ids)
@@ -141,13 +160,24 @@ class Retention:
                     results=counts.results,
                     deliveries=counts.deliveries,
                     reviews=counts.reviews,
-                    duration_ms=round((time.monotonic() - batch_started) * 1000, 1),
+                    duration_ms=round((self.monotonic() - batch_started) * 1000, 1),
                 )
                 if on_batch is not None:
                     on_batch(total)
                 if len(ids) < self.policy.batch:
                     break
+                self._pace(started, total.runs, budget_seconds)
         return total, True
+
+    def _pace(self, started: float, runs: int, budget_seconds: float | None) -> None:
+        """Pause until `runs` is within `max_runs_per_minute` of the time since `started`."""
+        if self.policy.max_runs_per_minute is None:
+            return
+        pause = started + runs * 60 / self.policy.max_runs_per_minute - self.monotonic()
+        if budget_seconds is not None:
+            pause = min(pause, started + budget_seconds - self.monotonic())
+        if pause > 0:
+            self.sleep(pause)
 
 
 class RetentionJob:
