@@ -1,4 +1,5 @@
-"""A run's `match_slot` messages reach Redis in one round trip (issue 15), and all of them arrive."""
+"""A run's `match_slot` messages, and a whole batch's, reach Redis in one round trip (issue 15), and all
+of them arrive."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+import redis.client
 from redis.connection import AbstractConnection
 
 from packmatch.bootstrap import Runtime
-from packmatch.domain.models import RunStatus
+from packmatch.domain.models import PackageRun, RunStatus
+from packmatch.services import runs as runs_module
+from packmatch.services.run_batches import BatchItem
 from packmatch.worker.broker import ClosingRedisBroker
 from tests.integration.conftest import Stack, invoice_row
 
@@ -73,3 +77,54 @@ def test_a_server_that_lost_the_script_still_gets_every_message(redis_stack: Sta
     with redis_stack.worker:
         redis_stack.drain()
     assert redis_stack.get(run).status is RunStatus.PASSED
+
+
+def batch(stack: Stack, size: int) -> list[BatchItem]:
+    config = stack.world.package_config_id
+    documents = {"invoice": [invoice_row(0)], "delivery_note": [invoice_row(1)]}
+    return [BatchItem(config, documents) for _ in range(size)]
+
+
+def test_a_batch_of_runs_sends_every_slot_message_in_one_round_trip(
+    redis_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = redis_stack.runtime.services
+    redis_stack.submit(invoice=[invoice_row(0)])  # warm-up: pool connection, Lua stack size
+    with round_trips(monkeypatch) as sent:
+        entries = services.run_batches.accept(redis_stack.world.organization_id, batch(redis_stack, 20))
+    assert len(sent) == 1  # 40 match_slot messages, one pipeline
+    runs = [entry for entry in entries if isinstance(entry, PackageRun)]
+    assert len(runs) == 20
+    with redis_stack.worker:
+        redis_stack.drain()
+    assert {redis_stack.get(run).status for run in runs} == {RunStatus.PASSED}
+
+
+def test_a_batch_whose_messages_cannot_be_sent_is_recorded_and_each_run_logged(
+    redis_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = redis_stack.runtime.services
+    failures: list[tuple[str, dict[str, Any]]] = []
+
+    class RecordingLog:
+        def __getattr__(self, level: str) -> Callable[..., None]:
+            def record(event: str, **fields: Any) -> None:
+                if event == "run.enqueue_failed":
+                    failures.append((level, fields))
+
+            return record
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(runs_module, "log", RecordingLog())
+    monkeypatch.setattr(redis.client.Pipeline, "execute", refused)
+    entries = services.run_batches.accept(redis_stack.world.organization_id, batch(redis_stack, 3))
+    runs = [entry for entry in entries if isinstance(entry, PackageRun)]
+    assert [(level, fields["run_id"]) for level, fields in failures] == [
+        ("exception", str(runs[0].id)),
+        ("error", str(runs[1].id)),
+        ("error", str(runs[2].id)),
+    ]
+    # recorded all the same: the reconciler re-drives them
+    assert {redis_stack.get(run).status for run in runs} == {RunStatus.RUNNING}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -27,6 +28,11 @@ class Publisher(Protocol):
     def deliver_webhook(self, delivery_id: uuid.UUID) -> None: ...
 
     def evaluate(self, evaluation_id: uuid.UUID) -> None: ...
+
+    def together(self) -> AbstractContextManager[None]:
+        """Messages sent in the block go out together when it ends, where the broker can (one
+        round trip for a whole batch of runs); a failure to send them is raised there."""
+        ...
 
     def ping(self) -> None: ...
 
@@ -110,6 +116,9 @@ class RecordingPublisher:
 
     def evaluate(self, evaluation_id: uuid.UUID) -> None:
         self.sent.append(("evaluate", evaluation_id, None))
+
+    def together(self) -> AbstractContextManager[None]:
+        return nullcontext()
 
     def ping(self) -> None:
         return None

@@ -72,8 +72,7 @@ class RunBatches:
                 raise _batch_refused(failed)
             accepted = [e for e in entries if isinstance(e, NewRun)]
             store.insert_runs(conn, [(n.run, n.snapshot, n.inputs) for n in accepted])
-        for new in accepted:
-            self.runs.announce(new.run)
+        self.runs.announce_all([new.run for new in accepted])
         return [e.run if isinstance(e, NewRun) else e for e in entries]
 
 

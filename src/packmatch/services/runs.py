@@ -156,6 +156,16 @@ class Runs:
         self.metrics.run_accepted()
         self._publish(run)
 
+    def announce_all(self, runs: Sequence[PackageRun]) -> None:
+        """`announce` each run, their messages sent together (one broker round trip for a batch)."""
+        try:
+            with self.publisher.together():
+                for run in runs:
+                    self.announce(run)
+        except Exception:  # as in `_publish`: recorded runs the reconciler re-drives
+            for i, run in enumerate(runs):  # the traceback once, not once a run
+                (log.exception if i == 0 else log.error)("run.enqueue_failed", run_id=str(run.id))
+
     def _publish(self, run: PackageRun) -> None:
         # Sent after commit (SPEC §6), straight to the slots: a `fan_out` message would cost the
         # workers a message and a transaction per run. If the broker is down, the run is recorded

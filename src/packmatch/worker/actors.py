@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,6 +143,9 @@ class DramatiqPublisher:
 
     def finalize(self, run_id: uuid.UUID) -> None:
         self.actors.finalize.send(str(run_id))
+
+    def together(self) -> AbstractContextManager[None]:
+        return one_round_trip(self.broker)
 
     def deliver_webhook(self, delivery_id: uuid.UUID) -> None:
         self.actors.deliver_webhook.send(str(delivery_id))

@@ -47,7 +47,8 @@ def _middleware(settings: Settings) -> list[dramatiq.Middleware]:
 
 class _Dispatch:
     """Dramatiq's one Lua script (every broker command is a call of it) that, for `enqueue` calls
-    made in a `one_round_trip` block on this thread, queues the call on that block's pipeline."""
+    made in a `one_round_trip` block on this thread, queues the call on that block's pipeline.
+    A block inside another adds to the outer one's, which sends everything when it ends."""
 
     def __init__(self, script: Any) -> None:
         self.script = script
@@ -62,6 +63,9 @@ class _Dispatch:
 
     @contextmanager
     def one_round_trip(self, client: redis.Redis) -> Iterator[None]:
+        if getattr(self.pending, "batch", None) is not None:  # the outer block sends
+            yield
+            return
         batch: list[tuple[Sequence[Any], Sequence[Any]]] = []
         self.pending.batch = batch
         try:
