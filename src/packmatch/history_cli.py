@@ -91,7 +91,8 @@ def _prune(args: argparse.Namespace, settings: Settings) -> int:
         db.dispose()
     print(
         f"pruned {counts.runs} run(s), {counts.matching_runs} matching run(s), {counts.results} result(s), "
-        f"{counts.deliveries} webhook deliver(ies), {counts.reviews} review decision(s)"
+        f"{counts.deliveries} webhook deliver(ies), {counts.reviews} review decision(s), "
+        f"{counts.evaluations} evaluation(s)"
     )
     return 0
 

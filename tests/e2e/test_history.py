@@ -21,6 +21,7 @@ from packmatch.bootstrap import Runtime, retention_policy
 from packmatch.cli import main
 from packmatch.services.history.retention import Retention, RetentionJob, RetentionPolicy
 from packmatch.store.tables import (
+    evaluations,
     match_results,
     matching_runs,
     package_runs,
@@ -200,6 +201,22 @@ def test_prune_skips_a_run_a_reviewer_holds_instead_of_waiting(
     assert api.get(f"{RUNS}/{held['id']}").status_code == 200
     assert api.get(f"{RUNS}/{free['id']}").status_code == 404
     assert old.prune(old.cutoffs())[0].runs == 1  # the next pass takes it
+
+
+def test_prune_deletes_ended_evaluations_of_the_same_age_but_not_a_running_one(api: Api) -> None:
+    from tests.e2e.test_api_evaluations import CONFIGS, final, labelled_rows, matching_config
+
+    path = f"{CONFIGS}/{matching_config(api)['id']}/evaluations"
+    ended = [final(api, api.post(path, json={"rows": labelled_rows()}).headers["Location"]) for _ in range(3)]
+    with api.runtime.services.db.transaction() as conn:  # as if a worker were still on the last one
+        still = uuid.UUID(ended[2]["id"].removeprefix("eval_"))
+        conn.execute(sa.update(evaluations).where(evaluations.c.id == still).values(status="running"))
+    young = retention(api, days_ahead=0.5, default_days=1)
+    assert young.prune(young.cutoffs())[0].evaluations == 0
+    old = retention(api, default_days=1, batch=1)
+    counts, done = old.prune(old.cutoffs())
+    assert (counts.evaluations, done) == (2, True)
+    assert [e["id"] for e in api.get(path).json()["data"]] == [ended[2]["id"]]
 
 
 def test_prune_keeps_young_runs_and_runs_awaiting_review(api: Api) -> None:
@@ -435,7 +452,8 @@ def test_cli_prune_dry_run_counts_and_prune_deletes(api: Api, capsys: pytest.Cap
     code, out, _ = cli(capsys, "prune", "--older-than", "0d")
     assert (code, out) == (
         0,
-        "pruned 1 run(s), 1 matching run(s), 1 result(s), 0 webhook deliver(ies), 0 review decision(s)\n",
+        "pruned 1 run(s), 1 matching run(s), 1 result(s), 0 webhook deliver(ies), 0 review decision(s), "
+        "0 evaluation(s)\n",
     )
     assert row_counts(api)["package_runs"] == 0
 

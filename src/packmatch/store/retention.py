@@ -18,11 +18,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from packmatch.domain.evaluations import FINAL_EVALUATION_STATUSES
 from packmatch.domain.models import RunStatus
 from packmatch.domain.webhooks import DeliveryStatus
 from packmatch.store import counts
 from packmatch.store.tables import (
     UTCDateTime,
+    evaluations,
     match_results,
     matching_runs,
     organizations,
@@ -47,6 +49,7 @@ class PruneCounts:
     results: int = 0
     deliveries: int = 0
     reviews: int = 0  # review decisions of the runs and of their results
+    evaluations: int = 0  # ended evaluations of the organization's configs
 
     def __add__(self, other: PruneCounts) -> PruneCounts:
         return PruneCounts(
@@ -55,6 +58,7 @@ class PruneCounts:
             self.results + other.results,
             self.deliveries + other.deliveries,
             self.reviews + other.reviews,
+            self.evaluations + other.evaluations,
         )
 
 
@@ -107,6 +111,29 @@ def prunable_ids(conn: Connection, where: Sequence[sa.ColumnElement[bool]], limi
 
 def count_prunable(conn: Connection, where: Sequence[sa.ColumnElement[bool]]) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(package_runs).where(*where)).scalar_one())
+
+
+def delete_evaluations(
+    conn: Connection, organization_id: uuid.UUID, created_before: datetime, limit: int
+) -> int:
+    """Delete up to `limit` of the organization's ended evaluations created before the time (their
+    reports and labelled rows); one still queued or running is left to finish."""
+    oldest = (
+        sa.select(evaluations.c.id)
+        .where(
+            evaluations.c.organization_id == organization_id,
+            evaluations.c.created_at < created_before,
+            evaluations.c.status.in_([status.value for status in FINAL_EVALUATION_STATUSES]),
+        )
+        .order_by(evaluations.c.created_at, evaluations.c.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        oldest = oldest.with_for_update(skip_locked=True)
+    ids = list(conn.execute(oldest).scalars())
+    if not ids:
+        return 0
+    return int(conn.execute(sa.delete(evaluations).where(evaluations.c.id.in_(ids))).rowcount)
 
 
 def delete_runs(conn: Connection, run_ids: Sequence[uuid.UUID]) -> PruneCounts:

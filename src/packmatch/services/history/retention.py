@@ -167,7 +167,29 @@ class Retention:
                 if len(ids) < self.policy.batch:
                     break
                 self._pace(started, total.runs, budget_seconds)
+            evaluations, done = self._prune_evaluations(cutoff, started, budget_seconds)
+            total += PruneCounts(evaluations=evaluations)
+            if not done:
+                return total, False
         return total, True
+
+    def _prune_evaluations(
+        self, cutoff: Cutoff, started: float, budget_seconds: float | None
+    ) -> tuple[int, bool]:
+        """After its runs, the organization's ended evaluations of the same age (few, but each holds
+        a whole report); (how many went, whether all that are due did)."""
+        total = 0
+        while budget_seconds is None or self.monotonic() - started < budget_seconds:
+            with self.db.transaction() as conn:
+                gone = store.delete_evaluations(
+                    conn, cutoff.organization_id, cutoff.created_before, self.policy.batch
+                )
+            total += gone
+            if gone:
+                log.info("retention.evaluations_pruned", organization=cutoff.organization, evaluations=gone)
+            if gone < self.policy.batch:
+                return total, True
+        return total, False
 
     def _pace(self, started: float, runs: int, budget_seconds: float | None) -> None:
         """Pause until `runs` is within `max_runs_per_minute` of the time since `started`."""
@@ -209,13 +231,14 @@ class RetentionJob:
         counts, done = self.retention.prune(self.retention.cutoffs(), budget_seconds=self.budget)
         if done:
             self._next_at = self.monotonic() + self.interval
-        if counts.runs:
+        if counts.runs or counts.evaluations:
             log.info(
                 "retention.pruned",
                 runs=counts.runs,
                 results=counts.results,
                 deliveries=counts.deliveries,
                 reviews=counts.reviews,
+                evaluations=counts.evaluations,
                 finished=done,
                 duration_ms=round((time.monotonic() - started) * 1000, 1),
             )
