@@ -361,14 +361,38 @@ def touch_progress(conn: Connection, run_id: uuid.UUID, now: datetime) -> None:
     conn.execute(_TOUCH_RUN, {"p_run_id": run_id, "p_now": now})
 
 
-def _resolve_slot(conn: Connection, guarded: sa.Update, values: dict[str, Any], now: datetime) -> int | None:
-    """Guarded completion of a pending slot (`guarded`, one of `_COMPLETE_SLOT` and `_FAIL_SLOT`);
-    returns the run's remaining pending slots, or None if the slot was no longer pending."""
-    changed = conn.execute(guarded, values)
+def _counted_down(guarded: sa.Update) -> sa.Update:
+    """`guarded` and `_COUNT_DOWN` as one PostgreSQL statement (one round trip instead of two): the
+    slot's update in a data-modifying CTE, and the run's count down only for the row it changed. The
+    slot's row is still locked before the run's (the CTE is evaluated first, as an InitPlan)."""
+    changed = guarded.returning(run_slots.c.run_id).cte("changed_slot")
+    return (
+        package_runs.update()
+        .where(package_runs.c.id == sa.select(changed.c.run_id).scalar_subquery())
+        .values(slots_pending=package_runs.c.slots_pending - 1, progress_at=sa.bindparam("p_now"))
+        .returning(package_runs.c.slots_pending)
+    )
+
+
+def _resolve_slot(
+    conn: Connection, guarded: tuple[sa.Update, sa.Update], values: dict[str, Any], now: datetime
+) -> int | None:
+    """Guarded completion of a pending slot (`guarded`: `_COMPLETING` or `_FAILING`); returns the
+    run's remaining pending slots, or None if the slot was no longer pending."""
+    alone, counted_down = guarded
+    if conn.dialect.name == "postgresql":  # SQLite has no data-modifying CTEs: two statements there
+        remaining_now = conn.execute(counted_down, {**values, "p_now": now}).scalar_one_or_none()
+        return None if remaining_now is None else int(remaining_now)
+    changed = conn.execute(alone, values)
     if changed.rowcount != 1:
         return None
     remaining = conn.execute(_COUNT_DOWN, {"p_run_id": values["p_run_id"], "p_now": now})
     return int(remaining.scalar_one())
+
+
+# Each guarded update alone (then `_COUNT_DOWN`) and merged with it (PostgreSQL).
+_COMPLETING = (_COMPLETE_SLOT, _counted_down(_COMPLETE_SLOT))
+_FAILING = (_FAIL_SLOT, _counted_down(_FAIL_SLOT))
 
 
 @dataclass(frozen=True)
@@ -386,8 +410,8 @@ class SlotCompletion:
 
 
 def complete_slot(conn: Connection, job: SlotJob, done: SlotCompletion, now: datetime) -> int | None:
-    """Record a slot's outcome, its matching run and its results (four statements, the results one
-    bulk insert); returns the run's remaining pending slots, or None if the slot was no longer pending
+    """Record a slot's outcome, its matching run and its results (three statements on PostgreSQL,
+    four on SQLite, the results one bulk insert); returns the run's remaining pending slots, or None if the slot was no longer pending
     (another delivery completed it: this one's transaction writes nothing)."""
     matching_run_id = job.matching_run_id
     values = {
@@ -397,7 +421,7 @@ def complete_slot(conn: Connection, job: SlotJob, done: SlotCompletion, now: dat
         "p_confidence": done.confidence,
         "p_matching_run_id": matching_run_id,
     }
-    remaining = _resolve_slot(conn, _COMPLETE_SLOT, values, now)
+    remaining = _resolve_slot(conn, _COMPLETING, values, now)
     if remaining is None:
         return None
     conn.execute(_RECORD_MATCHING_RUN[_dialect(conn)], _matching_run_values(job, done, matching_run_id, now))
@@ -468,7 +492,7 @@ def fail_slot(conn: Connection, run_id: uuid.UUID, position: int, error: str, no
     if slot is None:
         return None
     values = {"p_run_id": run_id, "p_position": position, "p_error": error, "p_matching_run_id": uuid.uuid4()}
-    remaining = _resolve_slot(conn, _FAIL_SLOT, values, now)
+    remaining = _resolve_slot(conn, _FAILING, values, now)
     if remaining is not None:
         failed = {
             "id": values["p_matching_run_id"],
