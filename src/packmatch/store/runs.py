@@ -411,8 +411,9 @@ class SlotCompletion:
 
 def complete_slot(conn: Connection, job: SlotJob, done: SlotCompletion, now: datetime) -> int | None:
     """Record a slot's outcome, its matching run and its results (three statements on PostgreSQL,
-    four on SQLite, the results one bulk insert); returns the run's remaining pending slots, or None if the slot was no longer pending
-    (another delivery completed it: this one's transaction writes nothing)."""
+    four on SQLite, the results one bulk insert); returns the run's remaining pending slots, or None
+    if the slot was no longer pending (another delivery completed it: this one's transaction writes
+    nothing)."""
     matching_run_id = job.matching_run_id
     values = {
         "p_run_id": job.run_id,
