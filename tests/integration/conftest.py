@@ -66,6 +66,33 @@ def build_world(services: Services, organization: str = "acme") -> World:
     return World(org, package.id, dataset.id)
 
 
+class RecordingLog:
+    """Stands in for a module's structlog logger (monkeypatch the module's `log`): structlog's
+    `capture_logs` cannot see loggers that an earlier test's configuration cached on first use.
+    Keeps every call as (level, event, fields), the fields with what `bind` added."""
+
+    def __init__(
+        self,
+        calls: list[tuple[str, str, dict[str, Any]]] | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> None:
+        self.calls = [] if calls is None else calls
+        self.context = context or {}
+
+    @property
+    def events(self) -> list[tuple[str, dict[str, Any]]]:
+        return [(event, fields) for _, event, fields in self.calls]
+
+    def bind(self, **fields: Any) -> RecordingLog:
+        return RecordingLog(self.calls, {**self.context, **fields})
+
+    def __getattr__(self, level: str) -> Callable[..., None]:
+        def record(event: str, **fields: Any) -> None:
+            self.calls.append((level, event, {**self.context, **fields}))
+
+        return record
+
+
 def invoice_row(i: int, document_id: str | None = None, **values: object) -> InputRow:
     base = {"ref": f"REF{i:07d}", "carrier": BOOKINGS[i]["carrier_name"], "total": 1000.0 + i}
     return InputRow(document_id=document_id or f"doc_{i}", values={**base, **values})

@@ -17,7 +17,7 @@ from packmatch.domain.models import PackageRun, RunStatus
 from packmatch.services import runs as runs_module
 from packmatch.services.run_batches import BatchItem
 from packmatch.worker.broker import ClosingRedisBroker
-from tests.integration.conftest import Stack, invoice_row
+from tests.integration.conftest import RecordingLog, Stack, invoice_row
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -104,24 +104,17 @@ def test_a_batch_whose_messages_cannot_be_sent_is_recorded_and_each_run_logged(
     redis_stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     services = redis_stack.runtime.services
-    failures: list[tuple[str, dict[str, Any]]] = []
-
-    class RecordingLog:
-        def __getattr__(self, level: str) -> Callable[..., None]:
-            def record(event: str, **fields: Any) -> None:
-                if event == "run.enqueue_failed":
-                    failures.append((level, fields))
-
-            return record
+    recorder = RecordingLog()
 
     def refused(*args: Any, **kwargs: Any) -> Any:
         raise ConnectionError("redis is down")
 
-    monkeypatch.setattr(runs_module, "log", RecordingLog())
+    monkeypatch.setattr(runs_module, "log", recorder)
     monkeypatch.setattr(redis.client.Pipeline, "execute", refused)
     entries = services.run_batches.accept(redis_stack.world.organization_id, batch(redis_stack, 3))
     runs = [entry for entry in entries if isinstance(entry, PackageRun)]
-    assert [(level, fields["run_id"]) for level, fields in failures] == [
+    failures = [(level, f["run_id"]) for level, event, f in recorder.calls if event == "run.enqueue_failed"]
+    assert failures == [
         ("exception", str(runs[0].id)),
         ("error", str(runs[1].id)),
         ("error", str(runs[2].id)),

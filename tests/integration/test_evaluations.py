@@ -22,17 +22,7 @@ from packmatch.services.ports import RecordingPublisher, utcnow
 from packmatch.services.reconciler import Reconciler
 from packmatch.store.tables import evaluations as evaluations_table
 from packmatch.worker.actors import EVALUATION_TIME_LIMIT_ERROR
-from tests.integration.conftest import BOOKINGS, Stack
-
-
-class RecordingLog:
-    """Stands in for a module's structlog logger: keeps (event, fields) of every call."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def __getattr__(self, level: str) -> Callable[..., None]:
-        return lambda event, **fields: self.events.append((event, fields))
+from tests.integration.conftest import BOOKINGS, RecordingLog, Stack
 
 
 def labelled(count: int = 5) -> list[LabelledRow]:

@@ -12,7 +12,7 @@ from packmatch.errors import PermanentError
 from packmatch.services import pipeline as pipeline_module
 from packmatch.services.pipeline import Pipeline
 from packmatch.store.tables import match_results, matching_runs
-from tests.integration.conftest import Stack, invoice_row
+from tests.integration.conftest import RecordingLog, Stack, invoice_row
 
 
 def test_runs_reach_the_verdicts_of_their_inputs(stack: Stack) -> None:
@@ -68,21 +68,6 @@ def test_a_transient_failure_is_retried(stack: Stack, monkeypatch: pytest.Monkey
     assert len(calls) == 3
 
 
-class RecordingLog:
-    """Stands in for the pipeline module's logger: structlog's capture_logs cannot see loggers
-    that an earlier test's configuration cached on first use."""
-
-    def __init__(self, events: list[dict[str, Any]], context: dict[str, Any] | None = None) -> None:
-        self.events = events
-        self.context = context or {}
-
-    def bind(self, **fields: Any) -> RecordingLog:
-        return RecordingLog(self.events, {**self.context, **fields})
-
-    def __getattr__(self, level: str) -> Any:
-        return lambda event, **fields: self.events.append({"event": event, **self.context, **fields})
-
-
 def test_a_slot_is_reported_completed_only_once_its_transaction_commits(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -100,16 +85,17 @@ def test_a_slot_is_reported_completed_only_once_its_transaction_commits(
         return done
 
     monkeypatch.setattr(Pipeline, "_match_and_complete", commit_lost)
-    logs: list[dict[str, Any]] = []
-    monkeypatch.setattr(pipeline_module, "log", RecordingLog(logs))
+    recorder = RecordingLog()
+    monkeypatch.setattr(pipeline_module, "log", recorder)
     run = stack.submit(invoice=[invoice_row(0)])
     stack.drain()
     assert stack.get(run).status is RunStatus.REVIEW
     assert len(calls) == 2
-    assert [e["event"] for e in logs].count("slot.started") == 2  # the recorder saw both attempts
-    completed = [e for e in logs if e["event"] == "slot.completed"]
-    assert [e["document_type"] for e in completed] == ["invoice"]
-    assert [e["event"] for e in logs].count("run.finalized") == 1
+    events = [event for event, _ in recorder.events]
+    assert events.count("slot.started") == 2  # the recorder saw both attempts
+    completed = [fields for event, fields in recorder.events if event == "slot.completed"]
+    assert [fields["document_type"] for fields in completed] == ["invoice"]
+    assert events.count("run.finalized") == 1
 
 
 def test_a_permanent_failure_ends_the_run_in_error_naming_the_slot(

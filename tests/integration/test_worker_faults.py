@@ -28,18 +28,7 @@ from packmatch.worker.middleware import extra_middleware
 from packmatch.worker.reconciler import AdvisoryLock, ReconcilerThread
 from packmatch.worker.shutdown import ignore_repeated_sigterm
 from tests.conftest import fast_settings
-from tests.integration.conftest import SERVICES, Stack, invoice_row
-
-
-class RecordingLog:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def error(self, event: str, **fields: Any) -> None:
-        self.events.append((event, fields))
-
-    def info(self, event: str, **fields: Any) -> None:
-        self.events.append((event, fields))
+from tests.integration.conftest import SERVICES, RecordingLog, Stack, invoice_row
 
 
 @pytest.fixture(params=["sqlite+memory", pytest.param("postgres+redis", marks=SERVICES)])
