@@ -369,6 +369,21 @@ def test_an_age_for_an_unknown_organization_is_reported(
     assert warning in err.splitlines()
 
 
+def test_the_worker_job_logs_an_age_for_an_unknown_organization(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from packmatch.services.history import retention as retention_module
+    from tests.integration.conftest import RecordingLog
+
+    recorder = RecordingLog()
+    monkeypatch.setattr(retention_module, "log", recorder)
+    api.shipment_world(("required",))
+    job = RetentionJob(retention(api, by_organization={"acne": 1}), interval_seconds=1, budget_seconds=1)
+    job.prune_due()
+    warned = [(event, fields) for level, event, fields in recorder.calls if level == "warning"]
+    assert warned == [("retention.unknown_organizations", {"organizations": ["acne"]})]
+
+
 def test_cli_prune_takes_a_pace_and_refuses_a_bad_one(api: Api, capsys: pytest.CaptureFixture[str]) -> None:
     config_id = api.shipment_world(("required",))
     final_run(api, config_id, {"invoice": [invoice()]})

@@ -89,8 +89,6 @@ class Retention:
         now = self.clock()
         with self.db.transaction() as conn:
             organizations = store.organization_ids(conn)
-        if unknown := self._unknown(organizations):
-            log.warning("retention.unknown_organizations", organizations=unknown)
         found = []
         for name, ident in sorted(organizations.items()):
             if organization is not None and name != organization:
@@ -108,9 +106,7 @@ class Retention:
         """The names the policy sets an age for that name no organization (a typo there would
         otherwise silently keep the default age)."""
         with self.db.transaction() as conn:
-            return self._unknown(store.organization_ids(conn))
-
-    def _unknown(self, organizations: Mapping[str, uuid.UUID]) -> list[str]:
+            organizations = store.organization_ids(conn)
         return sorted(set(self.policy.by_organization) - set(organizations))
 
     def _where(self, cutoff: Cutoff) -> list[sa.ColumnElement[bool]]:
@@ -228,6 +224,8 @@ class RetentionJob:
         if self.retention.policy.keeps_everything or self.monotonic() < self._next_at:
             return 0
         started = time.monotonic()
+        if unknown := self.retention.unknown_organizations():  # `packmatch prune` prints it instead
+            log.warning("retention.unknown_organizations", organizations=unknown)
         counts, done = self.retention.prune(self.retention.cutoffs(), budget_seconds=self.budget)
         if done:
             self._next_at = self.monotonic() + self.interval
